@@ -1,0 +1,47 @@
+# The commands the README names. Each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi
+
+PORT ?= 8080
+
+.PHONY: run test lint format clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+## run: migrate and seed the database (SQLite in instance/ unless DATABASE_URL), serve on PORT
+run: $(VENV)/.runtime
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed
+	PORT=$(PORT) $(BIN)/gunicorn -c docker/gunicorn.conf.py wsgi:app
+
+## test: the suite on SQLite, then on TEST_DATABASE_URL when it is set
+test: $(VENV)/.dev
+	env -u TEST_DATABASE_URL $(BIN)/pytest --cov --cov-report=term
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== again on TEST_DATABASE_URL"; \
+		$(BIN)/pytest -q; \
+	fi
+
+## lint: ruff's linter and formatter check
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .coverage .ruff_cache

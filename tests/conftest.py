@@ -1,0 +1,97 @@
+"""Fixtures: one app per test on a clean database.
+
+SQLite (a file in a temporary folder) by default; the same suite runs on MariaDB/MySQL
+when TEST_DATABASE_URL is set. The schema comes from the migrations, once per run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import delete
+
+from tests.factories import login, make_user
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import Role, Version
+
+TEST_CONFIG = {"APP_ENV": "testing"}
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def migrated_database(database_url) -> str:
+    """The test database, upgraded to the newest migration."""
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return database_url
+
+
+def make_app(database_url: str, **overrides):
+    return create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+
+
+def reset_database() -> None:
+    """Empty every table, then insert the reference rows a fresh deployment has."""
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(delete(table))
+    Role.ensure_all()
+    db.session.add(Version(version="1.0", supported=True))
+    db.session.add(Version(version="0.9", supported=False))
+    db.session.commit()
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """Config overrides for the ``app`` fixture; override this fixture in a module to change them."""
+    return {}
+
+
+@pytest.fixture
+def app(migrated_database, app_config):
+    app = make_app(migrated_database, **app_config)
+    with app.app_context():
+        reset_database()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def user(app):
+    return make_user("alice")
+
+
+@pytest.fixture
+def admin(app):
+    return make_user("root", role=Role.ADMIN)
+
+
+@pytest.fixture
+def auth_headers(client, user) -> dict[str, str]:
+    """Bearer headers of a regular account (``user``)."""
+    return login(client, user.username)["headers"]
+
+
+@pytest.fixture
+def admin_headers(client, admin) -> dict[str, str]:
+    """Bearer headers of an admin account (``admin``)."""
+    return login(client, admin.username)["headers"]

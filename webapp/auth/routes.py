@@ -1,0 +1,91 @@
+"""Login, token refresh, logout and the caller's own account."""
+
+from __future__ import annotations
+
+from flask import current_app, g
+from flask_smorest import abort
+from sqlalchemy import select
+
+from webapp.auth.schemas import LoginSchema, RefreshSchema, TokenSchema
+from webapp.extensions import db
+from webapp.models import Token, User
+from webapp.openapi import Blueprint, MessageSchema
+from webapp.permissions import login_required
+from webapp.security import verify_password
+from webapp.users.schemas import UserSchema
+
+blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sessions and tokens")
+
+
+def _token_pair(token: Token) -> dict:
+    return {
+        "id": token.user_id,
+        "access_token": token.access_token,
+        "refresh_token": token.refresh_token,
+        "expires": current_app.config["ACCESS_TOKEN_MINUTES"] * 60,
+        "token_type": "bearer",
+    }
+
+
+def _reject(message: str):
+    abort(401, message=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+@blp.route("/token", methods=["POST"])
+@blp.arguments(LoginSchema)
+@blp.response(200, TokenSchema)
+@blp.alt_response(401, response="UNAUTHORIZED")
+def login(credentials):
+    """Log in
+
+    Opens a session (one device) with an access and a refresh token. An account keeps at
+    most MAX_SESSIONS_PER_USER sessions; a new login ends the oldest.
+    """
+    # The row lock serialises logins of one account, so the session cap holds under races.
+    user = db.session.scalar(select(User).where(User.username == credentials["username"]).with_for_update())
+    usable_hash = user.password_hash if user is not None and user.activated else None
+    if not verify_password(credentials["password"], usable_hash):
+        current_app.logger.info("login failed")
+        _reject("Incorrect username or password")
+    token = Token.issue(user)
+    db.session.commit()
+    current_app.logger.info("login ok: user %s", user.id)
+    return _token_pair(token)
+
+
+@blp.route("/refresh", methods=["POST"])
+@blp.arguments(RefreshSchema)
+@blp.response(200, TokenSchema)
+@blp.alt_response(401, response="UNAUTHORIZED")
+def refresh(data):
+    """Refresh tokens
+
+    Swaps the session's tokens for a new pair; the old pair stops working at once.
+    Presenting a refresh token that was already swapped ends the whole session.
+    """
+    token = Token.rotate(data["refresh_token"])
+    db.session.commit()
+    if token is None:
+        _reject("Invalid or expired refresh token")
+    return _token_pair(token)
+
+
+@blp.route("/me")
+@login_required
+@blp.response(200, UserSchema)
+def me():
+    """Get my account"""
+    return g.current_user
+
+
+@blp.route("/logout", methods=["POST"])
+@login_required
+@blp.response(200, MessageSchema)
+def logout():
+    """Log out
+
+    Ends the session of the access token used for this request.
+    """
+    db.session.delete(g.current_token)
+    db.session.commit()
+    return {"detail": "Logged out"}

@@ -1,0 +1,81 @@
+"""Database plumbing: declarative base, shared column types and engine settings per dialect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Case- and accent-sensitive comparisons on MySQL, as on SQLite, so "Bob" and "bob"
+# are two names on both databases.
+MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A UTC timestamp stored naive (MySQL DATETIME has no zone), read back aware."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    """Base of every model."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def engine_options(url: str, connect_timeout: int) -> dict:
+    """Pool and driver settings for the database behind ``url``."""
+    if url.startswith("sqlite"):
+        # Workers are separate processes: wait for the write lock instead of failing.
+        return {"connect_args": {"timeout": 15}}
+    if url.startswith("mysql") or url.startswith("mariadb"):
+        return {
+            "pool_pre_ping": True,  # a connection the server dropped is replaced, not used
+            "pool_recycle": 280,
+            # Each statement sees what other transactions committed before it (as on
+            # PostgreSQL); the session cap and token rotation rely on that.
+            "isolation_level": "READ COMMITTED",
+            "connect_args": {
+                "charset": "utf8mb4",
+                "connect_timeout": connect_timeout,
+            },
+        }
+    return {"pool_pre_ping": True}
+
+
+def sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Enforce foreign keys and let readers work beside the writer (WAL)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

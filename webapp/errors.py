@@ -1,0 +1,131 @@
+"""The one error renderer: every 4xx and 5xx answer is an RFC 9457 problem document."""
+
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+from http import HTTPStatus
+from itertools import chain
+from typing import Any
+
+from flask import Flask, current_app, g, json
+from marshmallow import Schema, fields
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MIMETYPE = "application/problem+json"
+_LOCATIONS = {"json", "query", "querystring", "headers", "view_args", "form", "files"}
+
+# A duplicate key names its column on SQLite ("items.name") and its constraint on MySQL
+# ("uq_items_name"); either way the body says which field clashed, never the SQL.
+_UNIQUE_FIELD = re.compile(r"UNIQUE constraint failed: \w+\.(\w+)|for key '(?:\w+\.)?uq_[a-z]+_(\w+)'")
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem document."""
+
+    type = fields.String(metadata={"example": "about:blank"})
+    title = fields.String(metadata={"example": "Not Found"})
+    status = fields.Integer(metadata={"example": 404})
+    detail = fields.String(metadata={"example": "Item not found"})
+    instance = fields.String(metadata={"description": "The request id (also in X-Request-ID)"})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Messages by field (422 only)"},
+    )
+
+
+def problem(status: int, detail: str, *, errors: dict | None = None, headers: Any = None):
+    """Build a problem+json response."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if g.get("request_id"):
+        body["instance"] = g.request_id
+    if errors:
+        body["errors"] = errors
+    response = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    for name, value in headers or ():
+        response.headers[name] = value
+    return response
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """{"json": {"user": {"name": [...]}}} -> {"user.name": [...]}; locations are dropped."""
+    if isinstance(messages, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(_flatten(value, path))
+        return flat
+    items = messages if isinstance(messages, list) else [messages]
+    return {prefix or "_schema": [str(item) for item in items]}
+
+
+def _field_errors(messages: Any) -> dict[str, list[str]]:
+    """Messages by field; webargs' location level ("json", "query") is dropped."""
+    if isinstance(messages, dict) and messages.keys() <= _LOCATIONS:
+        merged: dict[str, list[str]] = {}
+        for location_messages in messages.values():
+            merged.update(_flatten(location_messages))
+        return merged
+    return _flatten(messages)
+
+
+def _describe(errors: dict[str, list[str]]) -> str:
+    parts = [
+        " ".join(msgs) if field == "_schema" else f"{field}: {' '.join(msgs)}"
+        for field, msgs in errors.items()
+    ]
+    return "Invalid request. " + "; ".join(parts)
+
+
+def handle_http_exception(error: HTTPException):
+    """abort() and werkzeug errors, including webargs validation failures."""
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    headers += list((data.get("headers") or {}).items())
+    detail = data.get("message") or error.description or HTTPStatus(status).phrase
+    errors = None
+    messages = data.get("errors") or data.get("messages")
+    if messages:
+        errors = _field_errors(messages)
+        if "message" not in data:
+            detail = _describe(errors) if status == 422 else " ".join(chain.from_iterable(errors.values()))
+        if status != 422:
+            errors = None
+    return problem(status, detail, errors=errors, headers=headers)
+
+
+def handle_integrity_error(error: IntegrityError):
+    """A unique constraint the database enforced (a lost race included): 409."""
+    match = _UNIQUE_FIELD.search(str(error.orig))
+    if match:
+        field = match.group(1) or match.group(2)
+        return problem(409, f"This {field} is already taken.")
+    logger.warning("integrity error: %s", type(error.orig).__name__)
+    return problem(409, "The request conflicts with the current state of the data.")
+
+
+def handle_unexpected_error(error: Exception):
+    """Anything else: a bare 500, and a log line that locates the fault without leaking data."""
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    where = f"{frame.filename}:{frame.lineno} in {frame.name}" if frame else "unknown"
+    # The exception message may quote SQL parameters, so only its type is logged.
+    logger.error("unhandled %s at %s", type(error).__name__, where)
+    return problem(500, "The server could not complete the request.")
+
+
+def init_app(app: Flask) -> None:
+    """Register the renderer for every error the app can raise."""
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(IntegrityError, handle_integrity_error)
+    app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,0 +1,88 @@
+"""Items: any account reads them all; the owner or an admin changes one."""
+
+from __future__ import annotations
+
+from flask import g
+from flask.views import MethodView
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.items.schemas import ItemPageSchema, ItemQueryArgsSchema, ItemSchema, ItemUpdateSchema
+from webapp.models import Item
+from webapp.openapi import Blueprint, MessageSchema
+from webapp.pagination import paginate
+from webapp.permissions import get_owned_or_404, login_required
+
+blp = Blueprint("items", __name__, url_prefix="/items", description="Items, owned by users")
+
+
+@blp.route("")
+class Items(MethodView):
+    @login_required
+    @blp.arguments(ItemQueryArgsSchema, location="query")
+    @blp.response(200, ItemPageSchema)
+    def get(self, args):
+        """List items
+
+        Filters match a case-insensitive substring; pages start at 1.
+        """
+        query = select(Item).order_by(Item.id)
+        if "name" in args:
+            query = query.where(Item.name.icontains(args["name"], autoescape=True))
+        if "description" in args:
+            query = query.where(Item.description.icontains(args["description"], autoescape=True))
+        return paginate(query, key="items", page=args["page"], limit=args["limit"])
+
+    @login_required
+    @blp.arguments(ItemSchema)
+    @blp.response(201, ItemSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data):
+        """Create an item
+
+        The caller owns it. Names are unique across all items.
+        """
+        item = Item(**data, user_id=g.current_user.id)
+        db.session.add(item)
+        db.session.commit()
+        return item
+
+
+@blp.route("/<id:item_id>")
+class ItemsById(MethodView):
+    @login_required
+    @blp.response(200, ItemSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, item_id):
+        """Get an item"""
+        return db.get_or_404(Item, item_id, description="Item not found")
+
+    @login_required
+    @blp.arguments(ItemUpdateSchema)
+    @blp.response(200, ItemSchema)
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, data, item_id):
+        """Update an item
+
+        Admin or owner. Sending the current name again is not a conflict.
+        """
+        item = get_owned_or_404(Item, item_id)
+        for field, value in data.items():
+            setattr(item, field, value)
+        db.session.commit()
+        return item
+
+    @login_required
+    @blp.response(200, MessageSchema)
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, item_id):
+        """Delete an item
+
+        Admin or owner.
+        """
+        db.session.delete(get_owned_or_404(Item, item_id))
+        db.session.commit()
+        return {"detail": "Item deleted"}

@@ -1,0 +1,9 @@
+"""The database models; importing this package registers every table on the metadata."""
+
+from webapp.models.item import Item
+from webapp.models.role import Role
+from webapp.models.token import RetiredRefreshToken, Token
+from webapp.models.user import User
+from webapp.models.version import Version
+
+__all__ = ["Item", "RetiredRefreshToken", "Role", "Token", "User", "Version"]

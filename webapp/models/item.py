@@ -1,0 +1,31 @@
+"""Items, owned by users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
+from webapp.extensions import db
+
+
+class Item(db.Model):
+    """A named item; names are unique across all items."""
+
+    __tablename__ = "items"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    NAME_LENGTH = 100
+    DESCRIPTION_LENGTH = 1000
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    description: Mapped[str | None] = mapped_column(String(DESCRIPTION_LENGTH))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    def is_owned_by(self, user) -> bool:
+        return self.user_id == user.id

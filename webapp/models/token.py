@@ -1,0 +1,139 @@
+"""Login sessions: one access and one refresh token per session, stored as digests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import ForeignKey, String, delete, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
+from webapp.extensions import db
+from webapp.models.user import User
+from webapp.security import new_token, token_digest
+
+
+class Token(db.Model):
+    """One login session of a user (one device); deleting the row ends the session."""
+
+    __tablename__ = "tokens"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    access_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    refresh_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    access_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    refresh_expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    # The plain tokens exist only in the response that hands them out (not columns).
+    access_token = None
+    refresh_token = None
+
+    def _new_pair(self) -> dict[str, object]:
+        """Fresh tokens on this object; returns the column values that store them."""
+        now = utcnow()
+        config = current_app.config
+        self.access_token, self.refresh_token = new_token(), new_token()
+        return {
+            "access_hash": token_digest(self.access_token),
+            "refresh_hash": token_digest(self.refresh_token),
+            "access_expires_at": now + timedelta(minutes=config["ACCESS_TOKEN_MINUTES"]),
+            "refresh_expires_at": now + timedelta(days=config["REFRESH_TOKEN_DAYS"]),
+        }
+
+    @classmethod
+    def issue(cls, user: User) -> Token:
+        """Open a session for ``user``, ending its oldest ones beyond MAX_SESSIONS_PER_USER.
+
+        The caller holds ``user``'s row lock, so concurrent logins of one account
+        cannot each keep the cap's worth of sessions.
+        """
+        newest = (
+            select(cls.id)
+            .where(cls.user_id == user.id)
+            .order_by(cls.id.desc())
+            .limit(current_app.config["MAX_SESSIONS_PER_USER"] - 1)
+            .subquery()
+        )
+        db.session.execute(
+            delete(cls).where(cls.user_id == user.id, cls.id.not_in(select(newest.c.id))),
+            execution_options={"synchronize_session": False},
+        )
+        token = cls(user_id=user.id)
+        for column, value in token._new_pair().items():
+            setattr(token, column, value)
+        db.session.add(token)
+        return token
+
+    @classmethod
+    def authenticate(cls, access_token: str) -> tuple[Token, User] | None:
+        """The live session and active user an access token belongs to, in one query."""
+        row = db.session.execute(
+            select(cls, User).join(User).where(cls.access_hash == token_digest(access_token))
+        ).first()
+        if row is None:
+            return None
+        token, user = row
+        if token.access_expires_at <= utcnow() or not user.activated:
+            return None
+        return token, user
+
+    @classmethod
+    def rotate(cls, refresh_token: str) -> Token | None:
+        """Swap a session's tokens for a new pair, or None if the refresh token is not live.
+
+        A refresh token that was already rotated is a theft signal: its whole session ends.
+        """
+        digest = token_digest(refresh_token)
+        row = db.session.execute(select(cls, User).join(User).where(cls.refresh_hash == digest)).first()
+        if row is None:
+            retired = db.session.get(RetiredRefreshToken, digest)
+            if retired is not None:
+                current_app.logger.warning("refresh token reuse: session %s revoked", retired.token_id)
+                db.session.execute(delete(cls).where(cls.id == retired.token_id))
+            return None
+        token, user = row
+        if token.refresh_expires_at <= utcnow() or not user.activated:
+            return None
+        values = token._new_pair()
+        # Compare-and-swap: of two requests presenting the same token at once, one wins.
+        swapped = db.session.execute(
+            update(cls).where(cls.id == token.id, cls.refresh_hash == digest).values(values),
+            execution_options={"synchronize_session": False},
+        ).rowcount
+        if not swapped:
+            db.session.execute(delete(cls).where(cls.id == token.id))
+            return None
+        db.session.add(
+            RetiredRefreshToken(digest=digest, token_id=token.id, expires_at=token.refresh_expires_at)
+        )
+        return token
+
+    @classmethod
+    def revoke_all(cls, user_id: int, *, keep: int | None = None) -> None:
+        """End every session of a user, except session ``keep``."""
+        query = delete(cls).where(cls.user_id == user_id)
+        if keep is not None:
+            query = query.where(cls.id != keep)
+        db.session.execute(query, execution_options={"synchronize_session": False})
+
+    @classmethod
+    def purge_expired(cls) -> int:
+        """Delete sessions whose refresh token has expired; returns how many."""
+        now = utcnow()
+        db.session.execute(delete(RetiredRefreshToken).where(RetiredRefreshToken.expires_at <= now))
+        return db.session.execute(delete(cls).where(cls.refresh_expires_at <= now)).rowcount
+
+
+class RetiredRefreshToken(db.Model):
+    """A refresh token already swapped for a new pair, kept to recognise its reuse."""
+
+    __tablename__ = "retired_refresh_tokens"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

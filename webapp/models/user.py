@@ -1,0 +1,43 @@
+"""User accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
+from webapp.extensions import db
+from webapp.models.role import Role
+from webapp.security import hash_password, verify_password
+
+
+class User(db.Model):
+    """An account; deactivated rather than deleted, so its items keep their owner."""
+
+    __tablename__ = "users"
+    USERNAME_LENGTH = 64
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_LENGTH), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"))
+    activated: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role_id == Role.ADMIN
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = hash_password(password)
+
+    def check_password(self, password: str) -> bool:
+        return verify_password(password, self.password_hash)
+
+    def is_owned_by(self, user: User) -> bool:
+        """An account belongs to itself."""
+        return self.id == user.id

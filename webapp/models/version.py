@@ -1,0 +1,30 @@
+"""Client versions and whether each is still supported."""
+
+from __future__ import annotations
+
+from sqlalchemy import String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.cache import cached
+from webapp.database import MYSQL_TABLE_ARGS
+from webapp.extensions import db
+
+
+class Version(db.Model):
+    """A client version string, as sent in X-Version."""
+
+    __tablename__ = "versions"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(32), unique=True)
+    supported: Mapped[bool] = mapped_column(default=True)
+
+    @staticmethod
+    def is_supported(version: str) -> bool:
+        """Whether ``version`` is listed and supported, from the per-worker cache."""
+        table = cached(
+            "versions",
+            lambda: dict(db.session.execute(select(Version.version, Version.supported)).all()),
+        )
+        return table.get(version, False)

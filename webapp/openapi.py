@@ -1,0 +1,105 @@
+"""flask-smorest customised for this API: problem bodies, bearer auth and the X-Version gate in the spec."""
+
+from __future__ import annotations
+
+import http
+from copy import deepcopy
+from typing import Any
+
+import flask_smorest
+from flask import Flask
+from flask_smorest.utils import prepare_response
+from marshmallow import Schema, fields
+from werkzeug.routing import IntegerConverter
+
+from webapp.errors import PROBLEM_MIMETYPE, ProblemSchema, handle_http_exception
+
+BEARER = "bearerAuth"
+VERSION_HEADER = "XVersion"
+
+
+class IdConverter(IntegerConverter):
+    """A database id: 1 to 2**63 - 1, so an absurd id is a 404, not a driver overflow."""
+
+    def __init__(self, map, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, min=1, max=2**63 - 1)
+
+
+class Api(flask_smorest.Api):
+    """The flask-smorest Api, documenting errors as problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register_converter(IdConverter, lambda _: {"type": "integer", "minimum": 1})
+
+    def init_app(self, app: Flask, **kwargs: Any) -> None:
+        app.url_map.converters["id"] = IdConverter
+        super().init_app(app, **kwargs)
+        self.spec.components.security_scheme(
+            BEARER,
+            {"type": "http", "scheme": "bearer", "description": "An access token from POST /auth/token"},
+        )
+        self.spec.components.parameter(
+            VERSION_HEADER,
+            "header",
+            {
+                "name": "X-Version",
+                "required": False,
+                "schema": {"type": "string", "example": "1.0"},
+                "description": "Client version; an unsupported or unknown one is answered 426.",
+            },
+        )
+
+    def handle_http_exception(self, error):  # the renderer flask-smorest registers
+        return handle_http_exception(error)
+
+    def _register_responses(self) -> None:
+        # Same as flask-smorest's, with the problem+json media type errors really have.
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """A resource blueprint; ``version_gated`` routes take X-Version and may answer 426."""
+
+    def __init__(self, *args: Any, version_gated: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.version_gated = version_gated
+        if version_gated:
+            self._prepare_doc_cbks.append(self._document_version_gate)
+
+    @staticmethod
+    def _document_version_gate(doc: dict, doc_info: dict, **kwargs: Any) -> dict:
+        doc.setdefault("parameters", []).append(VERSION_HEADER)
+        doc.setdefault("responses", {})[426] = http.HTTPStatus(426).name
+        return doc
+
+
+def document(*, security: bool = False, responses: tuple[int, ...] = ()):
+    """Add bearer security and error responses to a view's OpenAPI operation."""
+
+    def decorator(func):
+        apidoc = func._apidoc = deepcopy(getattr(func, "_apidoc", {}))
+        listed = apidoc.setdefault("response", {}).setdefault("responses", {})
+        for status in responses:
+            listed.setdefault(status, []).append(http.HTTPStatus(status).name)
+        if security:
+            apidoc.setdefault("manual_doc", {})["security"] = [{BEARER: []}]
+        return func
+
+    return decorator
+
+
+class MessageSchema(Schema):
+    """A confirmation: ``{"detail": "..."}``."""
+
+    detail = fields.String(metadata={"example": "Item deleted"})

@@ -1,0 +1,62 @@
+"""Who is calling and what they may do: bearer authentication, roles and ownership."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import g, request
+from flask_smorest import abort
+
+from webapp.extensions import db
+from webapp.models import Token
+from webapp.openapi import document
+
+
+def _unauthorized(message: str):
+    abort(401, message=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate() -> None:
+    """Put the caller's session and account on ``g``, or answer 401."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials:
+        _unauthorized("Not authenticated")
+    found = Token.authenticate(credentials)
+    if found is None:
+        _unauthorized("Invalid or expired token")
+    g.current_token, g.current_user = found
+
+
+def login_required(view):
+    """Any active account."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        authenticate()
+        return view(*args, **kwargs)
+
+    return document(security=True, responses=(401,))(wrapper)
+
+
+def admin_required(view):
+    """An active account with the admin role."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        authenticate()
+        if not g.current_user.is_admin:
+            abort(403, message="Admin role required")
+        return view(*args, **kwargs)
+
+    return document(security=True, responses=(401, 403))(wrapper)
+
+
+def get_owned_or_404(model: type[db.Model], ident: int):
+    """The row ``ident`` of ``model`` if the caller is an admin or its owner; else 404 or 403."""
+    row = db.session.get(model, ident)
+    if row is None:
+        abort(404, message=f"{model.__name__} not found")
+    if not (g.current_user.is_admin or row.is_owned_by(g.current_user)):
+        abort(403, message=f"Only an admin or the owner may change this {model.__name__.lower()}")
+    return row

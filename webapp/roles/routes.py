@@ -1,0 +1,32 @@
+"""Roles: the fixed list permissions are decided on."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import abort
+
+from webapp.models import Role
+from webapp.openapi import Blueprint
+from webapp.roles.schemas import RoleSchema
+
+blp = Blueprint("roles", __name__, url_prefix="/roles", description="Roles (admin, user)")
+
+
+@blp.route("")
+class Roles(MethodView):
+    @blp.response(200, RoleSchema(many=True))
+    def get(self):
+        """List roles"""
+        return Role.all_cached()
+
+
+@blp.route("/<id:role_id>")
+class RolesById(MethodView):
+    @blp.response(200, RoleSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, role_id):
+        """Get a role"""
+        for role in Role.all_cached():
+            if role["id"] == role_id:
+                return role
+        abort(404, message="Role not found")

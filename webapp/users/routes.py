@@ -1,0 +1,122 @@
+"""Users: public profiles; admins create accounts; an owner or admin changes one."""
+
+from __future__ import annotations
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import abort
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import Role, Token, User
+from webapp.openapi import Blueprint, MessageSchema
+from webapp.pagination import paginate
+from webapp.permissions import admin_required, get_owned_or_404, login_required
+from webapp.security import generate_password
+from webapp.users.schemas import (
+    UserCreatedSchema,
+    UserPageSchema,
+    UserQueryArgsSchema,
+    UserSchema,
+    UserUpdateSchema,
+)
+
+blp = Blueprint("users", __name__, url_prefix="/users", description="User accounts")
+
+
+@blp.route("")
+class Users(MethodView):
+    @blp.arguments(UserQueryArgsSchema, location="query")
+    @blp.response(200, UserPageSchema)
+    def get(self, args):
+        """List users
+
+        Active accounts unless ``activated=false``; ``username`` matches a case-insensitive substring.
+        """
+        query = select(User).where(User.activated == args["activated"]).order_by(User.id)
+        if "username" in args:
+            query = query.where(User.username.icontains(args["username"], autoescape=True))
+        return paginate(query, key="users", page=args["page"], limit=args["limit"])
+
+    @admin_required
+    @blp.arguments(UserSchema)
+    @blp.response(201, UserCreatedSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, data):
+        """Create a user
+
+        Admin only. The answer carries the generated password; it is not shown again.
+        """
+        password = generate_password()
+        user = User(**data)
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
+        user.password = password
+        return user
+
+
+@blp.route("/<id:user_id>")
+class UsersById(MethodView):
+    @blp.response(200, UserSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, user_id):
+        """Get a user
+
+        Deactivated accounts are not found.
+        """
+        user = db.session.get(User, user_id)
+        if user is None or not user.activated:
+            abort(404, message="User not found")
+        return user
+
+    @login_required
+    @blp.arguments(UserUpdateSchema)
+    @blp.response(200, UserSchema)
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, data, user_id):
+        """Update a user
+
+        Admin or owner. An admin cannot change another admin; only an admin changes
+        ``activated`` or grants the admin role. A new password ends the account's other sessions.
+        """
+        user = get_owned_or_404(User, user_id)
+        caller = g.current_user
+        if caller.is_admin and user.is_admin and user.id != caller.id:
+            abort(403, message="An admin cannot change another admin")
+        if data.get("role_id") == Role.ADMIN and not caller.is_admin:
+            abort(403, message="Only an admin can grant the admin role")
+        if "activated" in data and not caller.is_admin:
+            abort(403, message="Only an admin can activate or deactivate an account")
+        if "password" in data:
+            user.set_password(data.pop("password"))
+            keep = g.current_token.id if user.id == caller.id else None
+            Token.revoke_all(user.id, keep=keep)
+        if data.get("activated") is False:
+            Token.revoke_all(user.id)
+        for field, value in data.items():
+            setattr(user, field, value)
+        db.session.commit()
+        return user
+
+    @login_required
+    @blp.response(200, MessageSchema)
+    @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, user_id):
+        """Deactivate a user
+
+        Admin or owner. The account is kept (its items keep their owner) but can no longer
+        log in, and every session of it ends at once.
+        """
+        user = get_owned_or_404(User, user_id)
+        if not user.activated:
+            abort(404, message="User not found")
+        if user.is_admin and user.id != g.current_user.id:
+            abort(403, message="An admin cannot deactivate another admin")
+        user.activated = False
+        Token.revoke_all(user.id)
+        db.session.commit()
+        return {"detail": "User deactivated"}
