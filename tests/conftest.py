@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import delete
 
@@ -65,8 +66,18 @@ def app(migrated_database, app_config):
         db.engine.dispose()
 
 
+class IsolatedClient(FlaskClient):
+    """Runs each request in its own app context, so it gets its own database session and
+    ends it, as in production (the test's own context and session stay separate)."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 

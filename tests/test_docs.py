@@ -1,0 +1,328 @@
+"""API docs: HTTP Basic on /docs and /openapi.json, the offline ReDoc page and the OpenAPI document."""
+
+import base64
+import re
+
+import pytest
+
+from tests.factories import PASSWORD, make_user
+from webapp.extensions import db
+
+PROBLEM = "application/problem+json"
+DOCS_PATHS = ["/docs", "/openapi.json"]
+UNGATED_PATHS = {"/versions", "/healthz", "/readyz"}
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+def basic(username: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def openapi_path(rule: str) -> str:
+    """/items/<id:item_id> -> /items/{item_id}"""
+    return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def resolve(spec: dict, node: dict) -> dict:
+    while "$ref" in node:
+        *_, section, name = node["$ref"].split("/")
+        node = spec["components"][section][name]
+    return node
+
+
+def operations(spec: dict):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+def concrete(path: str) -> str:
+    """A requestable URL for a spec path: every id is 1."""
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+@pytest.fixture
+def docs_headers(user) -> dict[str, str]:
+    return basic(user.username, PASSWORD)
+
+
+@pytest.fixture
+def spec(client, docs_headers) -> dict:
+    response = client.get("/openapi.json", headers=docs_headers)
+    assert response.status_code == 200
+    return response.get_json()
+
+
+@pytest.fixture
+def deactivated(app):
+    return make_user("gone", activated=False)
+
+
+@pytest.mark.parametrize("path", DOCS_PATHS)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-credentials"),
+        pytest.param(basic("alice", "wrong password"), id="wrong-password"),
+        pytest.param(basic("nobody", PASSWORD), id="unknown-user"),
+        pytest.param(basic("gone", PASSWORD), id="deactivated-user"),
+        pytest.param(basic("", PASSWORD), id="empty-username"),
+        pytest.param({"Authorization": "Basic !!!not-base64"}, id="malformed"),
+    ],
+)
+def test_docs_refuse_missing_or_bad_basic_credentials(client, user, deactivated, path, headers):
+    response = client.get(path, headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+    assert response.mimetype == PROBLEM
+    assert response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("path", DOCS_PATHS)
+def test_docs_refuse_a_bearer_token(client, user, auth_headers, path):
+    response = client.get(path, headers=auth_headers)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+
+
+@pytest.mark.parametrize("path", DOCS_PATHS)
+def test_docs_open_with_an_active_accounts_credentials(client, docs_headers, path):
+    response = client.get(path, headers=docs_headers)
+
+    assert response.status_code == 200
+
+
+def test_docs_close_once_the_account_is_deactivated(client, user, docs_headers):
+    user.activated = False
+    db.session.commit()
+
+    assert client.get("/docs", headers=docs_headers).status_code == 401
+
+
+def test_redoc_page_loads_its_script_from_the_app_not_a_cdn(client, docs_headers):
+    page = client.get("/docs", headers=docs_headers)
+
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert not re.search(r"(?:https?:)?//[\w.-]+\.\w", html)
+    sources = re.findall(r"<script[^>]*\bsrc=\"([^\"]+)\"", html)
+    assert sources
+    for source in sources:
+        with client.get(source) as script:
+            assert script.status_code == 200
+            assert "javascript" in script.mimetype
+            assert len(script.get_data()) > 100_000
+
+
+def test_root_redirects_to_docs(client):
+    response = client.get("/")
+
+    assert response.status_code in {301, 302, 303, 307, 308}
+    assert response.headers["Location"].endswith("/docs")
+
+
+def test_logo_is_a_png(client):
+    with client.get("/logo.png") as response:
+        assert response.status_code == 200
+        assert response.mimetype == "image/png"
+        assert response.get_data().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_openapi_describes_every_route_and_method(app, spec):
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in {"static", "index"} or rule.endpoint.startswith("api-docs."):
+            continue
+        documented = spec["paths"].get(openapi_path(rule.rule), {})
+        missing += [
+            f"{method} {rule.rule}"
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+            if method.lower() not in documented
+        ]
+
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "secured"),
+    [
+        ("post", "/auth/token", False),
+        ("post", "/auth/refresh", False),
+        ("get", "/auth/me", True),
+        ("post", "/auth/logout", True),
+        ("get", "/users", False),
+        ("post", "/users", True),
+        ("get", "/users/{user_id}", False),
+        ("patch", "/users/{user_id}", True),
+        ("delete", "/users/{user_id}", True),
+        ("get", "/items", True),
+        ("post", "/items", True),
+        ("get", "/items/{item_id}", True),
+        ("patch", "/items/{item_id}", True),
+        ("delete", "/items/{item_id}", True),
+        ("get", "/roles", False),
+        ("get", "/roles/{role_id}", False),
+        ("get", "/versions", False),
+        ("get", "/healthz", False),
+        ("get", "/readyz", False),
+    ],
+)
+def test_openapi_declares_bearer_security_exactly_on_protected_operations(spec, method, path, secured):
+    operation = spec["paths"][path][method]
+
+    if secured:
+        assert operation["security"] == [{"bearerAuth": []}]
+        assert "401" in operation["responses"]
+    else:
+        assert not operation.get("security")
+
+
+def test_openapi_bearer_scheme_is_http_bearer(spec):
+    scheme = spec["components"]["securitySchemes"]["bearerAuth"]
+
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+
+
+def test_openapi_security_matches_which_operations_answer_401_without_a_token(client, spec):
+    mismatched = []
+    for path, method, operation in operations(spec):
+        response = getattr(client, method)(concrete(path))
+        if bool(operation.get("security")) != (response.status_code == 401):
+            mismatched.append(f"{method} {path}: {response.status_code}")
+
+    assert mismatched == []
+
+
+def test_openapi_documents_the_version_gate_exactly_on_gated_operations(spec):
+    wrong = []
+    for path, method, operation in operations(spec):
+        parameters = [resolve(spec, p) for p in operation.get("parameters", [])]
+        has_header = any(p["in"] == "header" and p["name"] == "X-Version" for p in parameters)
+        has_426 = "426" in operation["responses"]
+        gated = path not in UNGATED_PATHS
+        if (has_header, has_426) != (gated, gated):
+            wrong.append(f"{method} {path}: header={has_header} 426={has_426}")
+
+    assert wrong == []
+
+
+def test_openapi_version_gate_matches_which_operations_answer_426(client, spec):
+    mismatched = []
+    for path, method, operation in operations(spec):
+        response = getattr(client, method)(concrete(path), headers={"X-Version": "0.9"})
+        if ("426" in operation["responses"]) != (response.status_code == 426):
+            mismatched.append(f"{method} {path}: {response.status_code}")
+
+    assert mismatched == []
+
+
+def test_openapi_error_responses_are_problem_documents_with_detail(spec):
+    wrong = []
+    for path, method, operation in operations(spec):
+        for status, response in operation["responses"].items():
+            if status != "default" and int(status) < 400:
+                continue
+            content = resolve(spec, response).get("content", {})
+            schema = resolve(spec, content.get(PROBLEM, {}).get("schema", {}))
+            if list(content) != [PROBLEM] or "detail" not in schema.get("properties", {}):
+                wrong.append(f"{method} {path} {status}: {sorted(content)}")
+
+    assert wrong == []
+
+
+def test_openapi_problem_schema_has_detail_status_and_title(spec):
+    schema = spec["components"]["schemas"]["Problem"]
+
+    assert {"detail", "status", "title", "errors"} <= set(schema["properties"])
+
+
+def test_openapi_post_items_documents_401_409_and_422(spec):
+    responses = spec["paths"]["/items"]["post"]["responses"]
+
+    assert {"201", "401", "409", "422"} <= set(responses)
+
+
+NO_RATE_LIMIT = pytest.mark.xfail(strict=True, reason="no 429: login and refresh are not rate-limited")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "statuses"),
+    [
+        pytest.param("post", "/auth/token", {"401", "422", "429"}, marks=NO_RATE_LIMIT),
+        pytest.param("post", "/auth/refresh", {"401", "422", "429"}, marks=NO_RATE_LIMIT),
+        ("get", "/auth/me", {"401"}),
+        ("post", "/auth/logout", {"401"}),
+        ("post", "/users", {"401", "403", "409", "422"}),
+        ("get", "/users/{user_id}", {"404"}),
+        ("get", "/users", {"422"}),
+        ("patch", "/users/{user_id}", {"401", "403", "404", "409", "422"}),
+        ("delete", "/users/{user_id}", {"401", "403", "404"}),
+        ("post", "/items", {"401", "409", "422"}),
+        ("get", "/items/{item_id}", {"401", "404"}),
+        ("get", "/items", {"401", "422"}),
+        ("patch", "/items/{item_id}", {"401", "403", "404", "409", "422"}),
+        ("delete", "/items/{item_id}", {"401", "403", "404"}),
+        ("get", "/roles", {"426"}),
+        ("get", "/roles/{role_id}", {"404", "426"}),
+        ("get", "/readyz", {"503"}),
+    ],
+)
+def test_openapi_documents_the_error_statuses_the_contract_lists(spec, method, path, statuses):
+    assert statuses <= set(spec["paths"][path][method]["responses"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/auth/token"),
+        ("post", "/auth/refresh"),
+        ("post", "/users"),
+        ("patch", "/users/{user_id}"),
+        ("post", "/items"),
+        ("patch", "/items/{item_id}"),
+    ],
+)
+def test_openapi_documents_the_status_of_a_malformed_or_non_json_body(
+    client, spec, admin_headers, method, path
+):
+    documented = spec["paths"][path][method]["responses"]
+    for body, content_type in (("{", "application/json"), ("a=b", "application/x-www-form-urlencoded")):
+        response = getattr(client, method)(
+            concrete(path), data=body, content_type=content_type, headers=admin_headers
+        )
+
+        assert response.status_code in {400, 415}
+        assert str(response.status_code) in documented
+
+
+def test_openapi_documents_a_404_wherever_an_unknown_id_is_answered_404(client, spec, admin_headers):
+    undocumented = []
+    for path, method, operation in operations(spec):
+        if "{" not in path:
+            continue
+        kwargs = {"json": {}} if method in {"post", "patch"} else {}
+        response = getattr(client, method)(
+            re.sub(r"\{[^}]+\}", "999999", path), headers=admin_headers, **kwargs
+        )
+        assert response.status_code == 404, f"{method} {path}"
+        if "404" not in operation["responses"]:
+            undocumented.append(f"{method} {path}")
+
+    assert undocumented == []
+
+
+def test_openapi_documents_a_401_wherever_a_token_is_refused(client, spec):
+    """Every operation that answers 401 for a garbage token lists 401 among its responses."""
+    headers = {"Authorization": "Bearer garbage"}
+    undocumented = []
+    for path, method, operation in operations(spec):
+        response = getattr(client, method)(concrete(path), headers=headers)
+        if response.status_code == 401 and "401" not in operation["responses"]:
+            undocumented.append(f"{method} {path}")
+
+    assert undocumented == []

@@ -1,0 +1,63 @@
+"""Liveness (/healthz) and readiness (/readyz) probes, with and without a reachable database."""
+
+import pytest
+
+from tests.conftest import TEST_CONFIG
+from webapp import create_app
+from webapp.extensions import db
+
+
+def test_healthz_answers_ok(client):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_answers_ready_when_the_database_answers(client):
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready"}
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_need_no_token_and_ignore_x_version(client, path):
+    response = client.get(path, headers={"X-Version": "0.9", "Authorization": "Bearer nonsense"})
+
+    assert response.status_code == 200
+
+
+@pytest.fixture(params=["sqlite-missing-directory", "mysql-closed-port"])
+def unreachable_app(request, tmp_path):
+    """An app whose database cannot be connected to."""
+    url = {
+        "sqlite-missing-directory": f"sqlite:///{tmp_path / 'missing' / 'app.db'}",
+        "mysql-closed-port": "mysql+pymysql://nobody@127.0.0.1:1/x",
+    }[request.param]
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": url, "DATABASE_CONNECT_TIMEOUT": 1})
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_readyz_is_503_problem_when_the_database_cannot_connect(unreachable_app):
+    response = unreachable_app.test_client().get("/readyz")
+
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == 503
+    assert body["detail"] == "Database unavailable"
+    assert "sqlite" not in response.get_data(as_text=True).lower()
+    assert "pymysql" not in response.get_data(as_text=True).lower()
+
+
+def test_healthz_stays_200_when_the_database_cannot_connect(unreachable_app):
+    client = unreachable_app.test_client()
+    client.get("/readyz")
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
