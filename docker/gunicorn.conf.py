@@ -1,13 +1,72 @@
-"""gunicorn settings, all from the environment: ``gunicorn -c docker/gunicorn.conf.py wsgi:app``."""
+"""gunicorn settings, all from the environment: ``gunicorn -c docker/gunicorn.conf.py wsgi:app``.
+
+The master never imports the application (only ``webapp.logs``), so a HUP reload starts
+workers on the current code. Metrics: each worker writes to PROMETHEUS_MULTIPROC_DIR and
+the master serves their sum on METRICS_PORT.
+"""
 
 import os
+import shutil
+import tempfile
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8080')}"
+from webapp.logs import logging_config
+
+host = os.environ.get("HOST", "127.0.0.1")
+port = int(os.environ.get("PORT", "8080"))
+metrics_port = int(os.environ.get("METRICS_PORT", "8000"))
+
+# Set before any worker imports prometheus_client: it picks its storage at import time.
+metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"webapp-metrics-{port}")
+)
+
+bind = [f"{host}:{port}"]
 # WEB_CONCURRENCY is the gunicorn convention for the worker count.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On SIGTERM, in-flight requests get this long to finish before workers are killed.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
-keepalive = 5
-accesslog = "-"
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Recycle workers now and then (jittered so they do not all restart together).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+
+# The app writes the access line itself (it knows the user and client version), so
+# gunicorn's access log stays off; its error log uses the app's format.
+accesslog = None
 errorlog = "-"
+logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "INFO"))
+
+
+def on_starting(server):
+    """Start from an empty metrics directory (only once: not again on a HUP reload)."""
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir, exist_ok=True)
+
+
+def when_ready(server):
+    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
+
+    GunicornPrometheusMetrics.start_http_server_when_ready(metrics_port, host)
+    server.log.info("metrics on http://%s:%s/metrics", host, metrics_port)
+
+
+def post_worker_init(worker):
+    from webapp.jobs import start_scheduler
+
+    start_scheduler(worker.wsgi)
+
+
+def worker_exit(server, worker):
+    from webapp.jobs import stop_scheduler
+
+    stop_scheduler()
+
+
+def child_exit(server, worker):
+    """Drop the live-gauge files of a worker that died, so sums stay right."""
+    from prometheus_flask_exporter.multiprocess import GunicornPrometheusMetrics
+
+    GunicornPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)

@@ -1,4 +1,9 @@
-"""The application factory."""
+"""The application factory.
+
+The app's modules are imported inside ``create_app``: importing ``webapp`` alone loads
+nothing, so gunicorn's master can read ``webapp.logs`` without pinning the app's code
+(workers import it fresh, which is what makes a HUP reload pick up new code).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
-
-from webapp import cli, docs, errors, health, logs, versioning
-from webapp.auth.routes import blp as auth_blp
-from webapp.config import DEV_PASSWORD_PEPPER, DEV_SECRET_KEY, config_class, environment_overrides
-from webapp.database import engine_options, sqlite_pragmas
-from webapp.extensions import api, db, migrate
-from webapp.items.routes import blp as items_blp
-from webapp.roles.routes import blp as roles_blp
-from webapp.users.routes import blp as users_blp
-from webapp.versions.routes import blp as versions_blp
+from werkzeug.routing import PathConverter
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -25,52 +20,75 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ``config`` overrides everything else (tests use it); otherwise settings come from the
     class for APP_ENV, then ``instance/config.py``, then environment variables.
     """
+    from webapp.config import config_class, environment_overrides, validate_config
+
     config = dict(config or {})
-    app = Flask(__name__, instance_relative_config=True, static_url_path="")
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     settings = config_class(config.get("APP_ENV"))
     app.config.from_object(settings)
     app.config.from_pyfile("config.py", silent=True)
     app.config.update(environment_overrides(settings, app.config))
     app.config.update(config)
-    _check_config(app)
+    validate_config(app.config)
+
+    _init_extensions(app)
+    _register_static_files(app)
+    _register_blueprints(app)
+    _register_hooks(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from sqlalchemy import event
+
+    from webapp.database import engine_options, sqlite_pragmas
+    from webapp.extensions import api, db, metrics, migrate, scheduler
+
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **engine_options(app.config["SQLALCHEMY_DATABASE_URI"], app.config["DATABASE_CONNECT_TIMEOUT"]),
         **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
     }
-
     db.init_app(app)
     migrate.init_app(app, db)
     api.init_app(app)
+    scheduler.init_app(app)
+    metrics.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", sqlite_pragmas)
 
-    for blueprint in (auth_blp, users_blp, items_blp, roles_blp, versions_blp, health.blp):
+
+class StaticFileConverter(PathConverter):
+    """A path that ends in a file extension. Static files are served from the root, and this
+    keeps ``GET /auth/token`` a 405 (wrong method) instead of a missing file."""
+
+    regex = r"[^/].*\.[A-Za-z0-9]{1,10}"
+
+
+def _register_static_files(app: Flask) -> None:
+    app.static_folder = "static"
+    app.url_map.converters["static_file"] = StaticFileConverter
+    app.add_url_rule("/<static_file:filename>", endpoint="static", view_func=app.send_static_file)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from webapp import health
+    from webapp.auth.routes import blp as auth
+    from webapp.extensions import api
+    from webapp.items.routes import blp as items
+    from webapp.roles.routes import blp as roles
+    from webapp.users.routes import blp as users
+    from webapp.versions.routes import blp as versions
+
+    for blueprint in (auth, users, items, roles, versions, health.blp):
         api.register_blueprint(blueprint)
 
-    logs.init_app(app)
+
+def _register_hooks(app: Flask) -> None:
+    from webapp import cli, docs, errors, logs, versioning
+
+    logs.init_app(app)  # first: the request id exists before any other hook can fail
     versioning.init_app(app)
     docs.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
-    return app
-
-
-def _check_config(app: Flask) -> None:
-    """Refuse to start on settings that cannot work or must not reach production."""
-    config = app.config
-    if config["APP_ENV"] == "production":
-        defaults = [
-            name
-            for name, dev_value in (("SECRET_KEY", DEV_SECRET_KEY), ("PASSWORD_PEPPER", DEV_PASSWORD_PEPPER))
-            if not config.get(name) or config[name] == dev_value
-        ]
-        if defaults:
-            raise RuntimeError(
-                f"APP_ENV=production needs {' and '.join(defaults)} set to a secret value "
-                "(environment variable or instance/config.py)"
-            )
-    if config["MAX_SESSIONS_PER_USER"] < 1:
-        raise RuntimeError("MAX_SESSIONS_PER_USER must be at least 1")
-    if not 1 <= config["PAGE_LIMIT_DEFAULT"] <= config["PAGE_LIMIT_MAX"]:
-        raise RuntimeError("PAGE_LIMIT_DEFAULT must be between 1 and PAGE_LIMIT_MAX")

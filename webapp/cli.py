@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 from flask import Flask, current_app
 from marshmallow import ValidationError
@@ -10,11 +12,13 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.cache import clear_caches
 from webapp.extensions import db
-from webapp.models import Role, Token, User, Version
+from webapp.jobs import purge_expired_sessions
+from webapp.models import Role, User, Version
 from webapp.security import generate_password
 from webapp.users.schemas import USERNAME
 
 DEFAULT_VERSION = "1.0"
+VERSION_PATTERN = re.compile(rf"[\w.+-]{{1,{Version.LENGTH}}}")
 
 
 def _create_user(username: str, role_id: int, password: str) -> User:
@@ -74,6 +78,15 @@ def create_user_command(name: str, role: str) -> None:
 versions_cli = click.Group("versions", help="Manage the client versions X-Version accepts.")
 
 
+def _version_argument(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not VERSION_PATTERN.fullmatch(value):
+        raise click.BadParameter(f"use 1 to {Version.LENGTH} letters, digits and . _ + -")
+    return value
+
+
+version_argument = click.argument("version", callback=_version_argument)
+
+
 def _set_version(version: str, supported: bool, *, create: bool) -> None:
     row = db.session.scalar(select(Version).where(Version.version == version))
     if row is None and not create:
@@ -90,7 +103,7 @@ def _set_version(version: str, supported: bool, *, create: bool) -> None:
 
 
 @versions_cli.command("add")
-@click.argument("version")
+@version_argument
 @click.option("--unsupported", is_flag=True, help="List it as no longer supported.")
 def add_version_command(version: str, unsupported: bool) -> None:
     """List a client version (supported unless --unsupported)."""
@@ -98,14 +111,14 @@ def add_version_command(version: str, unsupported: bool) -> None:
 
 
 @versions_cli.command("support")
-@click.argument("version")
+@version_argument
 def support_version_command(version: str) -> None:
     """Mark a listed version as supported."""
     _set_version(version, True, create=False)
 
 
 @versions_cli.command("unsupport")
-@click.argument("version")
+@version_argument
 def unsupport_version_command(version: str) -> None:
     """Mark a listed version as unsupported: its clients get 426."""
     _set_version(version, False, create=False)
@@ -123,9 +136,8 @@ tokens_cli = click.Group("tokens", help="Manage login sessions.")
 
 @tokens_cli.command("purge")
 def purge_tokens_command() -> None:
-    """Delete sessions whose refresh token has expired."""
-    purged = Token.purge_expired()
-    db.session.commit()
+    """Delete sessions whose refresh token has expired, now."""
+    purged = purge_expired_sessions()
     click.echo(f"{purged} expired sessions deleted")
 
 

@@ -36,7 +36,13 @@ class Config:
     # Empty outside development: `flask seed` then generates one and prints it once.
     ADMIN_PASSWORD = ""
 
+    # gunicorn workers run the scheduler; the purge runs once per interval across all of them.
+    SCHEDULER_ENABLED = True
+    PURGE_INTERVAL = 86400
+
     LOG_LEVEL = "INFO"
+    # "text" or "json" (one object per line, for log shippers).
+    LOG_FORMAT = "text"
 
     # flask-smorest: the spec at /openapi.json, ReDoc at /docs, its script served by the app.
     API_TITLE = "Flask reference API"
@@ -68,6 +74,7 @@ class TestingConfig(Config):
     APP_ENV = "testing"
     TESTING = True
     BCRYPT_ROUNDS = 4
+    SCHEDULER_ENABLED = False
 
 
 class ProductionConfig(Config):
@@ -118,3 +125,24 @@ def environment_overrides(config_cls: type[Config], current: dict[str, Any]) -> 
         for env_name, key in names
         if env_name in os.environ
     }
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Refuse to start on settings that cannot work or must not reach production."""
+    if config["APP_ENV"] == "production":
+        defaults = [
+            name
+            for name, dev_value in (("SECRET_KEY", DEV_SECRET_KEY), ("PASSWORD_PEPPER", DEV_PASSWORD_PEPPER))
+            if not config.get(name) or config[name] == dev_value
+        ]
+        if defaults:
+            raise RuntimeError(
+                f"APP_ENV=production needs {' and '.join(defaults)} set to a secret value "
+                "(environment variable or instance/config.py)"
+            )
+    if config["PURGE_INTERVAL"] < 1:
+        raise RuntimeError("PURGE_INTERVAL must be at least 1 second")
+    if config["MAX_SESSIONS_PER_USER"] < 1:
+        raise RuntimeError("MAX_SESSIONS_PER_USER must be at least 1")
+    if not 1 <= config["PAGE_LIMIT_DEFAULT"] <= config["PAGE_LIMIT_MAX"]:
+        raise RuntimeError("PAGE_LIMIT_DEFAULT must be between 1 and PAGE_LIMIT_MAX")

@@ -107,6 +107,8 @@ def handle_http_exception(error: HTTPException):
 
 def handle_integrity_error(error: IntegrityError):
     """A unique constraint the database enforced (a lost race included): 409."""
+    # End the failed transaction now, so nothing later in this request trips over it.
+    current_app.extensions["sqlalchemy"].session.rollback()
     match = _UNIQUE_FIELD.search(str(error.orig))
     if match:
         field = match.group(1) or match.group(2)

@@ -1,11 +1,19 @@
-"""Extension objects, created unbound and bound to an app in ``create_app``."""
+"""Extension objects, created unbound and bound to an app in ``create_app``.
 
+Nothing here connects, listens or starts a thread: gunicorn starts the scheduler in
+each worker (docker/gunicorn.conf.py) and serves the metrics from its master.
+"""
+
+from flask_apscheduler import APScheduler
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
 from webapp.database import Base
+from webapp.metrics import Metrics
 from webapp.openapi import Api
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
 api = Api()
+scheduler = APScheduler()
+metrics = Metrics()

@@ -1,40 +1,115 @@
-"""Logging set-up and the request id every response and log line carries."""
+"""Logging: one format for the app and gunicorn, a request id, and one access line per request.
+
+This module imports nothing from the app, so gunicorn's master can use its formatters
+without loading (and pinning) the application code.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import logging.config
+import os
 import re
+import time
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, request
 
-LOG_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
+TEXT_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
 # A client's id is reused only if it is short and plain, so it cannot forge log lines.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+# Attributes every LogRecord has; anything else was passed with ``extra=`` and is data.
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+access_logger = logging.getLogger("webapp.access")
 
 
-def configure_logging(app: Flask) -> None:
-    """Plain lines on stderr at LOG_LEVEL (gunicorn collects stderr)."""
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(handler)
-    root.setLevel(app.config["LOG_LEVEL"])
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update((k, v) for k, v in vars(record).items() if k not in _RECORD_FIELDS)
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``time [LEVEL] logger: message`` in UTC."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+
+JsonFormatter.converter = TextFormatter.converter = time.gmtime
+
+
+def logging_config(level: str = "INFO", log_format: str | None = None) -> dict[str, Any]:
+    """A dictConfig for stderr in LOG_FORMAT (``text`` or ``json``); gunicorn uses it too."""
+    log_format = (log_format or os.environ.get("LOG_FORMAT") or "text").lower()
+    formatter = JsonFormatter if log_format == "json" else TextFormatter
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": {"()": f"{__name__}.{formatter.__name__}"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+        # gunicorn's loggers, routed to the same handler (their own handlers would duplicate lines).
+        "loggers": {
+            name: {"level": level, "handlers": ["stderr"], "propagate": False}
+            for name in ("gunicorn.error", "gunicorn.access")
+        },
+    }
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, without quotes or control characters."""
+    return "".join(c if c.isprintable() and c != '"' else "?" for c in text[:limit])
 
 
 def assign_request_id() -> None:
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.started = time.perf_counter()
 
 
-def add_request_id(response: Response) -> Response:
+def log_access(response: Response) -> Response:
+    """Add X-Request-ID and write the access line (never the query string, body or headers
+    that carry credentials)."""
     response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+    duration_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)
+    user = g.get("current_user")
+    fields = {
+        "request_id": response.headers["X-Request-ID"],
+        "method": request.method,
+        "path": request.path,
+        "status": response.status_code,
+        "duration_ms": duration_ms,
+        "size": response.content_length or 0,
+        "client_version": g.get("client_version") or "-",
+        "user_id": user.id if user is not None else "-",
+        "remote_addr": request.remote_addr or "-",
+        "user_agent": _printable(request.user_agent.string, 200) or "-",
+    }
+    access_logger.info(
+        "%(request_id)s %(method)s %(path)s %(status)s %(duration_ms)sms %(size)sB v=%(client_version)s "
+        'user=%(user_id)s ip=%(remote_addr)s ua="%(user_agent)s"',
+        fields,
+        extra=fields,
+    )
     return response
 
 
 def init_app(app: Flask) -> None:
     if not app.testing:
-        configure_logging(app)
+        logging.config.dictConfig(logging_config(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"]))
     app.before_request(assign_request_id)
-    app.after_request(add_request_id)
+    app.after_request(log_access)

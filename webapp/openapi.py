@@ -8,8 +8,10 @@ from typing import Any
 
 import flask_smorest
 from flask import Flask
+from flask_smorest import abort
 from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
 from webapp.errors import PROBLEM_MIMETYPE, ProblemSchema, handle_http_exception
@@ -68,14 +70,36 @@ class Api(flask_smorest.Api):
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
 
+class JsonBodyParser(FlaskParser):
+    """webargs' parser, strict about bodies: not JSON is 415 and an empty body is 400
+    (webargs alone would treat both as an empty object)."""
+
+    def load_json(self, req, schema):
+        if not is_json_request(req):
+            abort(415, message="Send the body as JSON (Content-Type: application/json)")
+        if not req.get_data(cache=True):
+            abort(400, message="The request body is empty; send a JSON object")
+        return super().load_json(req, schema)
+
+
 class Blueprint(flask_smorest.Blueprint):
     """A resource blueprint; ``version_gated`` routes take X-Version and may answer 426."""
+
+    ARGUMENTS_PARSER = JsonBodyParser()
 
     def __init__(self, *args: Any, version_gated: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.version_gated = version_gated
+        self._prepare_doc_cbks.append(self._document_body_errors)
         if version_gated:
             self._prepare_doc_cbks.append(self._document_version_gate)
+
+    @staticmethod
+    def _document_body_errors(doc: dict, doc_info: dict, **kwargs: Any) -> dict:
+        if "requestBody" in doc:
+            for status in (400, 415):
+                doc.setdefault("responses", {})[status] = http.HTTPStatus(status).name
+        return doc
 
     @staticmethod
     def _document_version_gate(doc: dict, doc_info: dict, **kwargs: Any) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from webapp.metrics import VERSION_REJECTIONS
 from webapp.models import Version
 
 
@@ -26,7 +27,12 @@ def check_client_version() -> None:
     if version is None:
         return
     blueprint = current_app.blueprints.get(request.blueprint or "")
-    if getattr(blueprint, "version_gated", False) and not Version.is_supported(version):
+    if not getattr(blueprint, "version_gated", False):
+        return
+    table = Version.table()
+    if not table.get(version, False):
+        # Unlisted versions share one label: clients must not be able to grow the metric.
+        VERSION_REJECTIONS.labels(version if version in table else "unlisted").inc()
         raise UpgradeRequired()
 
 

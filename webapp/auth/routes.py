@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from webapp.auth.schemas import LoginSchema, RefreshSchema, TokenSchema
 from webapp.extensions import db
+from webapp.metrics import LOGINS, REFRESHES
 from webapp.models import Token, User
 from webapp.openapi import Blueprint, MessageSchema
 from webapp.permissions import login_required
@@ -45,11 +46,11 @@ def login(credentials):
     user = db.session.scalar(select(User).where(User.username == credentials["username"]).with_for_update())
     usable_hash = user.password_hash if user is not None and user.activated else None
     if not verify_password(credentials["password"], usable_hash):
-        current_app.logger.info("login failed")
+        LOGINS.labels("failed").inc()
         _reject("Incorrect username or password")
     token = Token.issue(user)
     db.session.commit()
-    current_app.logger.info("login ok: user %s", user.id)
+    LOGINS.labels("ok").inc()
     return _token_pair(token)
 
 
@@ -63,8 +64,9 @@ def refresh(data):
     Swaps the session's tokens for a new pair; the old pair stops working at once.
     Presenting a refresh token that was already swapped ends the whole session.
     """
-    token = Token.rotate(data["refresh_token"])
+    token, outcome = Token.rotate(data["refresh_token"])
     db.session.commit()
+    REFRESHES.labels(outcome).inc()
     if token is None:
         _reject("Invalid or expired refresh token")
     return _token_pair(token)

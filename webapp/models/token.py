@@ -82,10 +82,11 @@ class Token(db.Model):
         return token, user
 
     @classmethod
-    def rotate(cls, refresh_token: str) -> Token | None:
-        """Swap a session's tokens for a new pair, or None if the refresh token is not live.
+    def rotate(cls, refresh_token: str) -> tuple[Token | None, str]:
+        """Swap a session's tokens for a new pair: ``(token, "ok")``, else ``(None, why)``.
 
-        A refresh token that was already rotated is a theft signal: its whole session ends.
+        A refresh token that was already rotated is a theft signal: its whole session ends
+        (``"reuse"``). Anything else that is not a live refresh token is ``"rejected"``.
         """
         digest = token_digest(refresh_token)
         row = db.session.execute(select(cls, User).join(User).where(cls.refresh_hash == digest)).first()
@@ -94,10 +95,11 @@ class Token(db.Model):
             if retired is not None:
                 current_app.logger.warning("refresh token reuse: session %s revoked", retired.token_id)
                 db.session.execute(delete(cls).where(cls.id == retired.token_id))
-            return None
+                return None, "reuse"
+            return None, "rejected"
         token, user = row
         if token.refresh_expires_at <= utcnow() or not user.activated:
-            return None
+            return None, "rejected"
         values = token._new_pair()
         # Compare-and-swap: of two requests presenting the same token at once, one wins.
         swapped = db.session.execute(
@@ -106,11 +108,11 @@ class Token(db.Model):
         ).rowcount
         if not swapped:
             db.session.execute(delete(cls).where(cls.id == token.id))
-            return None
+            return None, "reuse"
         db.session.add(
             RetiredRefreshToken(digest=digest, token_id=token.id, expires_at=token.refresh_expires_at)
         )
-        return token
+        return token, "ok"
 
     @classmethod
     def revoke_all(cls, user_id: int, *, keep: int | None = None) -> None:

@@ -16,15 +16,16 @@ class Version(db.Model):
     __tablename__ = "versions"
     __table_args__ = MYSQL_TABLE_ARGS
 
+    LENGTH = 32
+
     id: Mapped[int] = mapped_column(primary_key=True)
-    version: Mapped[str] = mapped_column(String(32), unique=True)
+    version: Mapped[str] = mapped_column(String(LENGTH), unique=True)
     supported: Mapped[bool] = mapped_column(default=True)
 
     @staticmethod
-    def is_supported(version: str) -> bool:
-        """Whether ``version`` is listed and supported, from the per-worker cache."""
-        table = cached(
+    def table() -> dict[str, bool]:
+        """``{version: supported}`` for every listed version, from the per-worker cache."""
+        return cached(
             "versions",
             lambda: dict(db.session.execute(select(Version.version, Version.supported)).all()),
         )
-        return table.get(version, False)

@@ -14,6 +14,15 @@ USERNAME = [
 PASSWORD = validate.Length(min=8, max=256)
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean: ``true`` or ``false``, not "no" or 0."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def known_role(role_id: int) -> None:
     if not Role.exists(role_id):
         raise ValidationError("Unknown role.")
@@ -42,7 +51,7 @@ class UserUpdateSchema(Schema):
     username = fields.String(validate=USERNAME)
     password = fields.String(load_only=True, validate=PASSWORD)
     role_id = fields.Integer(strict=True, validate=known_role)
-    activated = fields.Boolean()
+    activated = StrictBoolean()
 
 
 class UserQueryArgsSchema(PaginationArgsSchema):
