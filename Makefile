@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 
 PORT ?= 8080
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format e2e clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(VENV)/.dev
 		echo "== again on TEST_DATABASE_URL"; \
 		$(BIN)/pytest -q; \
 	fi
+
+## e2e: the deployment on loopback (MariaDB, gunicorn x3, nginx, Prometheus, Chromium)
+e2e: $(VENV)/.dev
+	$(BIN)/pytest tests/e2e -v -s -p no:cacheprovider
 
 ## lint: ruff's linter and formatter check
 lint: $(VENV)/.dev

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.cache import clear_caches
+from webapp.database import advisory_lock
 from webapp.extensions import db
 from webapp.jobs import purge_expired_sessions
 from webapp.models import Role, User, Version
@@ -41,6 +42,12 @@ def _create_user(username: str, role_id: int, password: str) -> User:
 @click.command("seed")
 def seed_command() -> None:
     """Insert the roles, the first client version and the admin account, if missing."""
+    # Instances starting together seed one after the other (a no-op for the second).
+    with db.engine.connect() as connection, advisory_lock(connection, "webapp-seed"):
+        _seed()
+
+
+def _seed() -> None:
     added_roles = Role.ensure_all()
     added_version = db.session.scalar(select(Version).limit(1)) is None
     if added_version:

@@ -40,6 +40,10 @@ class Config:
     SCHEDULER_ENABLED = True
     PURGE_INTERVAL = 86400
 
+    # Reverse proxies in front (nginx: 1) whose X-Forwarded-For/-Proto are trusted;
+    # 0 means clients talk to gunicorn directly and such headers are ignored.
+    TRUSTED_PROXIES = 0
+
     LOG_LEVEL = "INFO"
     # "text" or "json" (one object per line, for log shippers).
     LOG_FORMAT = "text"

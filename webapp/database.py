@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import Connection, DateTime, MetaData, TypeDecorator
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase
 
@@ -79,3 +81,24 @@ def sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+@contextmanager
+def advisory_lock(connection: Connection, name: str, timeout: int = 300) -> Iterator[None]:
+    """Hold a server-wide named lock (MySQL) while several instances start at once.
+
+    SQLite needs none: one file, one writer at a time.
+    """
+    if connection.dialect.name not in ("mysql", "mariadb"):
+        yield
+        return
+    acquired = connection.exec_driver_sql("SELECT GET_LOCK(%s, %s)", (name, timeout)).scalar()
+    # The lock belongs to the connection, not the transaction: end the transaction the
+    # query opened, so the caller (Alembic) can run and commit its own.
+    connection.commit()
+    if acquired != 1:
+        raise RuntimeError(f"could not take the database lock {name!r} within {timeout} s")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (name,))

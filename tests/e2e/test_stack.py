@@ -1,0 +1,318 @@
+"""End to end on loopback: the shipped nginx, gunicorn, Prometheus and compose files, for real."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pymysql
+import yaml
+
+from tests.e2e.conftest import ARTIFACTS, DOCKER, PURGE_INTERVAL, ROOT, WORKERS, wait_until
+
+
+def call(method: str, url: str, body=None, headers: dict | None = None):
+    """One HTTP request: (status, headers, parsed JSON or text)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback only)
+            status, response_headers, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        status, response_headers, raw = error.code, error.headers, error.read()
+    content_type = response_headers.get("Content-Type", "")
+    return status, response_headers, json.loads(raw) if "json" in content_type else raw.decode()
+
+
+def login(stack, username: str = "admin", password: str | None = None) -> dict:
+    body = {"username": username, "password": password or stack.admin_password}
+    status, _, body = call("POST", f"{stack.public}/auth/token", body)
+    assert status == 200, body
+    return body
+
+
+def bearer(tokens: dict) -> dict:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def prometheus_value(stack, query: str) -> float | None:
+    _, _, body = call("GET", f"{stack.prometheus}/api/v1/query?query={urllib.parse.quote(query)}")
+    result = body["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def metric_total(stack, name: str) -> float:
+    """Sum of a metric's samples as gunicorn's master serves them (all workers)."""
+    _, _, text = call("GET", f"{stack.metrics}/metrics")
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if re.match(rf"{name}(\{{| )", line)
+    )
+
+
+# --- the shipped configuration files -------------------------------------------------
+
+
+def test_nginx_accepts_the_shipped_config(stack):
+    result = subprocess.run(  # noqa: S603
+        ["nginx", "-t", "-c", str(stack.nginx_conf), "-p", str(stack.nginx_conf.parent)],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(result.stderr)
+    assert result.returncode == 0
+    assert "syntax is ok" in result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_promtool_accepts_the_shipped_config():
+    result = subprocess.run(  # noqa: S603
+        ["promtool", "check", "config", str(DOCKER / "prometheus" / "prometheus.yml")],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(result.stdout, result.stderr)
+    assert result.returncode == 0
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_compose_file_parses_and_every_mounted_file_exists():
+    compose = yaml.safe_load((ROOT / "compose.yml").read_text())
+    assert set(compose["services"]) == {"db", "app", "nginx", "prometheus", "grafana"}
+    assert (ROOT / compose["services"]["app"]["build"]["dockerfile"]).is_file()
+    mounts = [
+        volume.split(":")[0]
+        for service in compose["services"].values()
+        for volume in service.get("volumes", [])
+        if volume.startswith(".")
+    ]
+    assert mounts, "compose mounts no repository files"
+    for source in mounts:
+        assert (ROOT / source).exists(), f"compose mounts {source}, which does not exist"
+    # Only nginx is published; the API's and the metrics' ports stay internal.
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert published == {"nginx"}
+
+
+# --- the API through nginx -------------------------------------------------------------
+
+
+def test_the_main_flows_work_through_nginx(stack):
+    base = stack.public
+    admin = login(stack)
+    status, _, created = call("POST", f"{base}/users", {"username": "e2e-user", "role_id": 2}, bearer(admin))
+    assert status == 201, created
+    user = login(stack, "e2e-user", created["password"])
+
+    status, _, item = call("POST", f"{base}/items", {"name": f"lamp {uuid.uuid4().hex}"}, bearer(user))
+    assert status == 201
+    assert item["user_id"] == created["id"]
+    status, _, page = call("GET", f"{base}/items?limit=500", headers={**bearer(user), "X-Version": "1.0"})
+    assert status == 200
+    assert page["limit"] == 100
+    assert page["total"] >= 1
+    status, _, patched = call("PATCH", f"{base}/items/{item['id']}", {"description": None}, bearer(admin))
+    assert status == 200
+    assert patched["description"] is None
+    status, _, problem = call("PATCH", f"{base}/items/{item['id']}", {"name": "x"}, bearer(login(stack)))
+    assert status == 200
+
+    status, _, refreshed = call("POST", f"{base}/auth/refresh", {"refresh_token": user["refresh_token"]})
+    assert status == 200
+    assert call("GET", f"{base}/auth/me", headers=bearer(user))[0] == 401
+    assert call("GET", f"{base}/auth/me", headers=bearer(refreshed))[0] == 200
+    status, _, problem = call("GET", f"{base}/roles", headers={"X-Version": "0.1"})
+    assert status == 426
+    assert problem["detail"] == "Version not supported anymore"
+    assert call("POST", f"{base}/auth/logout", headers=bearer(refreshed))[0] == 200
+    assert call("GET", f"{base}/auth/me", headers=bearer(refreshed))[0] == 401
+    status, _, _ = call("DELETE", f"{base}/items/{item['id']}", headers=bearer(admin))
+    assert status == 200
+
+
+def test_nginx_passes_the_request_id_and_the_client_address(stack):
+    status, headers, _ = call("GET", f"{stack.public}/roles", headers={"X-Request-ID": "e2e-request-42"})
+    assert status == 200
+    assert headers["X-Request-ID"] == "e2e-request-42"
+    _, headers, _ = call("GET", f"{stack.public}/roles")
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["X-Request-ID"])  # nginx's $request_id
+
+    access = [
+        json.loads(line)
+        for line in stack.logs["gunicorn"].read_text().splitlines()
+        if line.startswith("{") and '"webapp.access"' in line
+    ]
+    line = next(entry for entry in access if entry["request_id"] == "e2e-request-42")
+    assert line["path"] == "/roles"
+    assert line["status"] == 200
+    assert line["remote_addr"] == "127.0.0.1"
+
+
+def test_request_bodies_over_the_limit_are_refused_by_nginx(stack):
+    status, _, _ = call("POST", f"{stack.public}/items", {"name": "x" * (2 * 1024 * 1024)})
+    assert status == 413
+
+
+# --- metrics ---------------------------------------------------------------------------
+
+
+def test_metrics_are_served_on_their_own_port_and_not_through_nginx(stack):
+    assert call("GET", f"{stack.public}/metrics")[0] == 404
+    assert call("GET", f"{stack.api}/metrics")[0] == 404
+    status, _, text = call("GET", f"{stack.metrics}/metrics")
+    assert status == 200
+    assert "flask_http_request_total" in text
+    # Labelled by route rule, never by raw path.
+    assert 'url_rule="/items/<id:item_id>"' in text
+    assert not re.search(r'url_rule="/items/\d', text)
+
+
+def test_prometheus_scrapes_the_app_and_counts_every_request(stack):
+    def target_up():
+        _, _, body = call("GET", f"{stack.prometheus}/api/v1/targets")
+        targets = body["data"]["activeTargets"]
+        return targets and all(t["health"] == "up" for t in targets)
+
+    wait_until(target_up, 40, "Prometheus to report the target up")
+    total = "sum(flask_http_request_total)"
+    # Start from a value Prometheus has scraped after the last request of earlier tests.
+    served_before = metric_total(stack, "flask_http_request_total")
+    wait_until(lambda: prometheus_value(stack, total) == served_before, 40, "a scrape of the current total")
+
+    sent = 25
+    for index in range(sent):
+        path = ["/roles", "/versions", "/users", "/healthz", "/items"][index % 5]
+        call("GET", f"{stack.public}{path}")
+
+    expected = served_before + sent
+    wait_until(lambda: prometheus_value(stack, total) == expected, 40, f"Prometheus to count {expected}")
+    assert metric_total(stack, "flask_http_request_total") == expected
+    print(f"[e2e] Prometheus counted {expected - served_before:.0f} of {sent} requests sent")
+
+
+# --- the purge job ---------------------------------------------------------------------
+
+
+def test_purge_runs_once_per_interval_across_all_workers(stack):
+    window = 12
+    runs_before = metric_total(stack, "webapp_purge_runs_total")
+    started = time.time()
+    time.sleep(window)
+    finished = time.time()
+    runs = metric_total(stack, "webapp_purge_runs_total") - runs_before
+
+    connection = pymysql.connect(host="127.0.0.1", user="root", password="", database=stack.database)
+    with connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT slot FROM job_runs WHERE job = 'purge_expired_sessions' AND slot BETWEEN %s AND %s",
+            (int(started // PURGE_INTERVAL) + 1, int(finished // PURGE_INTERVAL) - 1),
+        )
+        slots = [row[0] for row in cursor.fetchall()]
+    expected = window / PURGE_INTERVAL
+    print(f"[e2e] purge: {runs:.0f} runs in {window} s with {WORKERS} workers (expected ~{expected:.0f})")
+    # Every full slot inside the window ran exactly once (the primary key forbids twice).
+    assert slots == list(range(int(started // PURGE_INTERVAL) + 1, int(finished // PURGE_INTERVAL)))
+    assert expected - 1 <= runs <= expected + 1
+    assert runs < WORKERS * expected / 2
+
+
+# --- logs ------------------------------------------------------------------------------
+
+
+def test_every_log_line_is_json_and_no_secret_reaches_the_log(stack):
+    tokens = login(stack)
+    call("GET", f"{stack.public}/auth/me", headers=bearer(tokens))
+    call("POST", f"{stack.public}/auth/token", {"username": "admin", "password": "wrong password here"})
+    time.sleep(0.5)
+    text = stack.logs["gunicorn"].read_text()
+    gunicorn_lines = [line for line in text.splitlines() if line.startswith("{")]
+    for line in gunicorn_lines:
+        json.loads(line)
+    assert any('"gunicorn.error"' in line for line in gunicorn_lines)
+    for secret in (
+        tokens["access_token"],
+        tokens["refresh_token"],
+        stack.admin_password,
+        "wrong password here",
+    ):
+        assert secret not in text
+    assert "Authorization" not in text
+    assert "Bearer " not in text
+
+
+# --- the docs in a real browser --------------------------------------------------------
+
+
+def test_docs_render_in_headless_chromium_without_internet(stack):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1400,1000",
+        # No network beyond loopback: every other host name fails to resolve.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    try:
+        credentials = base64.b64encode(f"admin:{stack.admin_password}".encode()).decode()
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd(
+            "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {credentials}"}}
+        )
+        driver.get(f"{stack.public}/docs")
+        WebDriverWait(driver, 30).until(
+            lambda d: "Create an item" in d.find_element(By.TAG_NAME, "body").text
+        )
+        body = driver.find_element(By.TAG_NAME, "body").text
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        screenshot = ARTIFACTS / "docs.png"
+        driver.save_screenshot(str(screenshot))
+        print(f"[e2e] ReDoc screenshot: {screenshot}")
+        events = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+    finally:
+        driver.quit()
+
+    for operation in ("Log in", "Refresh tokens", "List items", "Create a user", "List roles"):
+        assert operation in body
+    requested = {
+        event["params"]["requestId"]: event["params"]["request"]["url"]
+        for event in events
+        if event["method"] == "Network.requestWillBeSent"
+    }
+    # ReDoc's bundle asks for a logo on cdn.redoc.ly; the docs' CSP stops it in the browser.
+    blocked_by_csp = {
+        event["params"]["requestId"]
+        for event in events
+        if event["method"] == "Network.loadingFailed" and event["params"].get("blockedReason") == "csp"
+    }
+    assert f"{stack.public}/vendor/redoc/redoc.standalone.js" in requested.values()
+    outside = {
+        url
+        for request_id, url in requested.items()
+        if not url.startswith((stack.public, "data:", "blob:")) and request_id not in blocked_by_csp
+    }
+    assert not outside, f"the docs page reached beyond the app: {outside}"
+    print(f"[e2e] docs page: {len(requested)} requests, {len(blocked_by_csp)} stopped by its CSP")
