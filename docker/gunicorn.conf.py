@@ -9,7 +9,9 @@ import os
 import shutil
 import tempfile
 
-from webapp.logs import logging_config
+from gunicorn.glogging import Logger
+
+from webapp.logs import formatter_class
 
 host = os.environ.get("HOST", "127.0.0.1")
 port = int(os.environ.get("PORT", "8080"))
@@ -33,11 +35,21 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 
-# The app writes the access line itself (it knows the user and client version), so
-# gunicorn's access log stays off; its error log uses the app's format.
+
+class AppFormatLogger(Logger):
+    """gunicorn's own lines in the app's LOG_FORMAT. gunicorn's access log stays off: the
+    app writes one access line per request itself (it knows the user and client version)."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(formatter_class()())
+
+
+logger_class = AppFormatLogger
 accesslog = None
 errorlog = "-"
-logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "INFO"))
+loglevel = os.environ.get("LOG_LEVEL", "INFO").lower()
 
 
 def on_starting(server):

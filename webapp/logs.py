@@ -50,10 +50,15 @@ class TextFormatter(logging.Formatter):
 JsonFormatter.converter = TextFormatter.converter = time.gmtime
 
 
-def logging_config(level: str = "INFO", log_format: str | None = None) -> dict[str, Any]:
-    """A dictConfig for stderr in LOG_FORMAT (``text`` or ``json``); gunicorn uses it too."""
+def formatter_class(log_format: str | None = None) -> type[logging.Formatter]:
+    """The formatter for LOG_FORMAT: ``text`` (default) or ``json``."""
     log_format = (log_format or os.environ.get("LOG_FORMAT") or "text").lower()
-    formatter = JsonFormatter if log_format == "json" else TextFormatter
+    return JsonFormatter if log_format == "json" else TextFormatter
+
+
+def logging_config(level: str = "INFO", log_format: str | None = None) -> dict[str, Any]:
+    """A dictConfig: everything to stderr in LOG_FORMAT, libraries' chatter at WARNING."""
+    formatter = formatter_class(log_format)
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -62,11 +67,7 @@ def logging_config(level: str = "INFO", log_format: str | None = None) -> dict[s
             "stderr": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
         },
         "root": {"level": level, "handlers": ["stderr"]},
-        # gunicorn's loggers, routed to the same handler (their own handlers would duplicate lines).
-        "loggers": {
-            name: {"level": level, "handlers": ["stderr"], "propagate": False}
-            for name in ("gunicorn.error", "gunicorn.access")
-        },
+        "loggers": {name: {"level": "WARNING"} for name in ("alembic", "apscheduler")},
     }
 
 
