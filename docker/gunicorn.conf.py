@@ -66,8 +66,10 @@ def when_ready(server):
 
 
 def post_worker_init(worker):
+    from webapp import check_deployment
     from webapp.jobs import start_scheduler
 
+    check_deployment(worker.wsgi)  # raises, so the worker (and gunicorn) refuses to start
     start_scheduler(worker.wsgi)
 
 

@@ -247,14 +247,11 @@ def test_openapi_post_items_documents_401_409_and_422(spec):
     assert {"201", "401", "409", "422"} <= set(responses)
 
 
-NO_RATE_LIMIT = pytest.mark.xfail(strict=True, reason="no 429: login and refresh are not rate-limited")
-
-
 @pytest.mark.parametrize(
     ("method", "path", "statuses"),
     [
-        pytest.param("post", "/auth/token", {"401", "422", "429"}, marks=NO_RATE_LIMIT),
-        pytest.param("post", "/auth/refresh", {"401", "422", "429"}, marks=NO_RATE_LIMIT),
+        ("post", "/auth/token", {"401", "422", "429"}),
+        ("post", "/auth/refresh", {"401", "422", "429"}),
         ("get", "/auth/me", {"401"}),
         ("post", "/auth/logout", {"401"}),
         ("post", "/users", {"401", "403", "409", "422"}),

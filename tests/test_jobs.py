@@ -1,4 +1,4 @@
-"""Scheduled jobs: one run per slot across workers, claim retention, the session purge and the scheduler switch."""
+"""Scheduled jobs: one run per slot across workers, claim retention, the purge and the scheduler switch."""
 
 import threading
 import time
@@ -12,7 +12,13 @@ from sqlalchemy import select, update
 from tests.factories import login, make_user
 from webapp.database import utcnow
 from webapp.extensions import db, scheduler
-from webapp.jobs import JOB_RUN_RETENTION, PURGE_JOB, purge_expired_sessions, run_once_per_slot, start_scheduler
+from webapp.jobs import (
+    JOB_RUN_RETENTION,
+    PURGE_JOB,
+    purge_expired_sessions,
+    run_once_per_slot,
+    start_scheduler,
+)
 from webapp.models import JobRun, Token
 from webapp.security import token_digest
 
@@ -35,7 +41,10 @@ class Work:
 
 def claims() -> list[tuple[str, int, int | None]]:
     db.session.expire_all()
-    return [(run.job, run.slot, run.rows) for run in db.session.scalars(select(JobRun).order_by(JobRun.job, JobRun.slot))]
+    return [
+        (run.job, run.slot, run.rows)
+        for run in db.session.scalars(select(JobRun).order_by(JobRun.job, JobRun.slot))
+    ]
 
 
 def current_slot() -> int:
@@ -142,7 +151,10 @@ def test_purge_deletes_only_sessions_whose_refresh_expiry_passed(client, user):
     assert purge_expired_sessions() == 1
 
     remaining = db.session.scalars(select(Token.access_hash).order_by(Token.id)).all()
-    assert remaining == [token_digest(access_expired_only["access_token"]), token_digest(live["access_token"])]
+    assert remaining == [
+        token_digest(access_expired_only["access_token"]),
+        token_digest(live["access_token"]),
+    ]
     assert client.get("/auth/me", headers=live["headers"]).status_code == 200
     assert sample("webapp_purge_runs_total") == runs + 1
     assert sample("webapp_purged_sessions_total") == purged + 1

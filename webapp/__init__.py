@@ -42,6 +42,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def check_deployment(app: Flask) -> None:
+    """Refuse to serve in production while an active admin still has the development
+    password (gunicorn runs this in each worker before it takes requests)."""
+    from webapp.config import DevelopmentConfig
+    from webapp.models import User
+
+    if app.config["APP_ENV"] != "production":
+        return
+    with app.app_context():
+        weak = User.active_admins_with_password(DevelopmentConfig.ADMIN_PASSWORD)
+    if weak:
+        names = ", ".join(repr(user.username) for user in weak)
+        raise RuntimeError(
+            f"admin account {names} still has the development password; set another one "
+            "(PATCH /users/<id> with a new password) before serving with APP_ENV=production"
+        )
+
+
 def _init_extensions(app: Flask) -> None:
     from sqlalchemy import event
 
@@ -89,9 +107,10 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
-    from webapp import cli, docs, errors, logs, versioning
+    from webapp import cli, docs, errors, headers, logs, versioning
 
     logs.init_app(app)  # first: the request id exists before any other hook can fail
+    headers.init_app(app)
     versioning.init_app(app)
     docs.init_app(app)
     errors.init_app(app)

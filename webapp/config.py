@@ -23,6 +23,17 @@ class Config:
     SQLALCHEMY_DATABASE_URI = "sqlite:///webapp.db"
     DATABASE_CONNECT_TIMEOUT = 5
 
+    # Brute-force limits: failed logins (and docs logins, and refreshes) per account and per
+    # client address within a sliding window; beyond them, 429 with Retry-After.
+    AUTH_FAILURE_WINDOW = 300
+    MAX_FAILURES_PER_ACCOUNT = 10
+    MAX_FAILURES_PER_ADDRESS = 50
+
+    # Requests with a larger body are refused with 413 before anything reads it.
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    # Origins allowed to call the API from a browser (comma-separated); none by default.
+    CORS_ORIGINS = ""
+
     ACCESS_TOKEN_MINUTES = 120
     REFRESH_TOKEN_DAYS = 200
     MAX_SESSIONS_PER_USER = 2
@@ -69,7 +80,7 @@ class Config:
 class DevelopmentConfig(Config):
     """`make run` on a laptop: embedded SQLite and the documented admin/admin account."""
 
-    ADMIN_PASSWORD = "admin"  # noqa: S105 (the documented development account)
+    ADMIN_PASSWORD = "admin"  # noqa: S105 (the documented development account; refused in production)
 
 
 class TestingConfig(Config):

@@ -6,6 +6,7 @@ from flask import Flask, Response, redirect, request, url_for
 from flask_smorest import abort
 from sqlalchemy import select
 
+from webapp import ratelimit
 from webapp.extensions import db
 from webapp.models import User
 from webapp.security import verify_password
@@ -20,9 +21,13 @@ def require_basic_auth() -> None:
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
         _challenge()
+    limits = ratelimit.account_and_address(auth.username)
+    ratelimit.check(limits)
     user = db.session.scalar(select(User).where(User.username == auth.username))
     active_hash = user.password_hash if user is not None and user.activated else None
     if not verify_password(auth.password, active_hash):
+        ratelimit.record_failure(limits)
+        db.session.commit()
         _challenge()
 
 

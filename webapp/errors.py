@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import traceback
 from http import HTTPStatus
 from itertools import chain
 from typing import Any
@@ -13,6 +12,8 @@ from flask import Flask, current_app, g, json
 from marshmallow import Schema, fields
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
+
+from webapp.logs import describe_exception
 
 logger = logging.getLogger(__name__)
 
@@ -119,10 +120,8 @@ def handle_integrity_error(error: IntegrityError):
 
 def handle_unexpected_error(error: Exception):
     """Anything else: a bare 500, and a log line that locates the fault without leaking data."""
-    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
-    where = f"{frame.filename}:{frame.lineno} in {frame.name}" if frame else "unknown"
-    # The exception message may quote SQL parameters, so only its type is logged.
-    logger.error("unhandled %s at %s", type(error).__name__, where)
+    # Named and located only: the message or traceback may quote SQL parameters.
+    logger.error("unhandled exception: %s", describe_exception((type(error), error, error.__traceback__)))
     return problem(500, "The server could not complete the request.")
 
 

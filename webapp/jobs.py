@@ -21,6 +21,7 @@ from webapp.database import utcnow
 from webapp.extensions import db, scheduler
 from webapp.metrics import PURGE_RUNS, PURGED_SESSIONS
 from webapp.models import JobRun, Token
+from webapp.ratelimit import purge_old_windows
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,10 @@ def run_once_per_slot(job: str, interval: float, work: Callable[[], int]) -> int
 
 
 def purge_expired_sessions() -> int:
-    """Delete sessions whose refresh token expired (the job body, also `flask tokens purge`)."""
+    """Delete sessions whose refresh token expired, and spent brute-force counters (the job
+    body, also `flask tokens purge`); returns the number of sessions deleted."""
     purged = Token.purge_expired()
+    purge_old_windows()
     db.session.commit()
     PURGE_RUNS.inc()
     PURGED_SESSIONS.inc(purged)

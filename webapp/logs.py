@@ -12,6 +12,7 @@ import logging.config
 import os
 import re
 import time
+import traceback
 import uuid
 from typing import Any
 
@@ -26,6 +27,15 @@ _RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"me
 access_logger = logging.getLogger("webapp.access")
 
 
+def describe_exception(exc_info) -> str:
+    """An exception as its type and where it was raised, without the traceback's text or
+    the message (either may quote SQL parameters, tokens or passwords)."""
+    _, error, trace = exc_info
+    frames = traceback.extract_tb(trace)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+    return f"{type(error).__name__}{where}"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and any ``extra`` fields."""
 
@@ -36,15 +46,23 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if record.exc_info:
+            entry["exception"] = describe_exception(record.exc_info)
         entry.update((k, v) for k, v in vars(record).items() if k not in _RECORD_FIELDS)
         return json.dumps(entry, default=str)
 
 
 class TextFormatter(logging.Formatter):
-    """``time [LEVEL] logger: message`` in UTC."""
+    """``time [LEVEL] logger: message`` in UTC; an exception adds one line naming it."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
+
+    def formatException(self, exc_info) -> str:
+        return "exception: " + describe_exception(exc_info)
+
+    def formatStack(self, stack_info: str) -> str:
+        return ""
 
 
 JsonFormatter.converter = TextFormatter.converter = time.gmtime
@@ -95,7 +113,7 @@ def log_access(response: Response) -> Response:
         "status": response.status_code,
         "duration_ms": duration_ms,
         "size": response.content_length or 0,
-        "client_version": g.get("client_version") or "-",
+        "client_version": _printable(g.get("client_version") or "", 64) or "-",
         "user_id": user.id if user is not None else "-",
         "remote_addr": request.remote_addr or "-",
         "user_agent": _printable(request.user_agent.string, 200) or "-",

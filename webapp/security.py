@@ -34,6 +34,11 @@ def verify_password(password: str, password_hash: str | None) -> bool:
     return bcrypt.checkpw(_prehash(password), password_hash.encode())
 
 
+def needs_rehash(password_hash: str) -> bool:
+    """Whether a bcrypt hash ("$2b$<cost>$...") was made at another cost than BCRYPT_ROUNDS."""
+    return password_hash.split("$")[2] != f"{current_app.config['BCRYPT_ROUNDS']:02d}"
+
+
 def _dummy_hash() -> bytes:
     """A hash at the configured cost, so an unknown username costs as much as a wrong password."""
     key = ("dummy_hash", current_app.config["BCRYPT_ROUNDS"])

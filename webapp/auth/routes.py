@@ -6,13 +6,14 @@ from flask import current_app, g
 from flask_smorest import abort
 from sqlalchemy import select
 
+from webapp import ratelimit
 from webapp.auth.schemas import LoginSchema, RefreshSchema, TokenSchema
 from webapp.extensions import db
 from webapp.metrics import LOGINS, REFRESHES
 from webapp.models import Token, User
 from webapp.openapi import Blueprint, MessageSchema
 from webapp.permissions import login_required
-from webapp.security import verify_password
+from webapp.security import needs_rehash, verify_password
 from webapp.users.schemas import UserSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sessions and tokens")
@@ -36,18 +37,27 @@ def _reject(message: str):
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenSchema)
 @blp.alt_response(401, response="UNAUTHORIZED")
+@blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def login(credentials):
     """Log in
 
     Opens a session (one device) with an access and a refresh token. An account keeps at
-    most MAX_SESSIONS_PER_USER sessions; a new login ends the oldest.
+    most MAX_SESSIONS_PER_USER sessions; a new login ends the oldest. Too many failures for
+    an account or from an address are answered 429 until the window passes.
     """
+    limits = ratelimit.account_and_address(credentials["username"])
+    recent_failures = ratelimit.check(limits)
     # The row lock serialises logins of one account, so the session cap holds under races.
     user = db.session.scalar(select(User).where(User.username == credentials["username"]).with_for_update())
     usable_hash = user.password_hash if user is not None and user.activated else None
     if not verify_password(credentials["password"], usable_hash):
+        ratelimit.record_failure(limits)
+        db.session.commit()
         LOGINS.labels("failed").inc()
         _reject("Incorrect username or password")
+    ratelimit.forgive(limits[0], recent_failures)
+    if needs_rehash(user.password_hash):
+        user.set_password(credentials["password"])
     token = Token.issue(user)
     db.session.commit()
     LOGINS.labels("ok").inc()
@@ -58,13 +68,18 @@ def login(credentials):
 @blp.arguments(RefreshSchema)
 @blp.response(200, TokenSchema)
 @blp.alt_response(401, response="UNAUTHORIZED")
+@blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def refresh(data):
     """Refresh tokens
 
     Swaps the session's tokens for a new pair; the old pair stops working at once.
     Presenting a refresh token that was already swapped ends the whole session.
     """
+    limits = ratelimit.address_only()
+    ratelimit.check(limits)
     token, outcome = Token.rotate(data["refresh_token"])
+    if token is None:
+        ratelimit.record_failure(limits)
     db.session.commit()
     REFRESHES.labels(outcome).inc()
     if token is None:

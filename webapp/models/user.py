@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
@@ -37,6 +37,12 @@ class User(db.Model):
 
     def check_password(self, password: str) -> bool:
         return verify_password(password, self.password_hash)
+
+    @classmethod
+    def active_admins_with_password(cls, password: str) -> list[User]:
+        """Active admin accounts whose password is ``password`` (one bcrypt check each)."""
+        admins = db.session.scalars(select(cls).where(cls.role_id == Role.ADMIN, cls.activated.is_(True)))
+        return [admin for admin in admins if admin.check_password(password)]
 
     def is_owned_by(self, user: User) -> bool:
         """An account belongs to itself."""

@@ -1,0 +1,48 @@
+"""Security headers on every response, and CORS for the configured origins only."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+
+# JSON needs no sources; the docs blueprint sets its own policy for the ReDoc page.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Version, X-Request-ID"
+CORS_EXPOSE_HEADERS = "X-Request-ID, Retry-After, WWW-Authenticate"
+
+
+def security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", API_CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.blueprint == "auth":
+        # Tokens and account data must not sit in any cache.
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def cors_for(origins: set[str]):
+    """An after_request hook allowing exactly ``origins`` ("*": any) to read responses."""
+
+    def cors(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if not origin or not ({origin, "*"} & origins):
+            return response
+        response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
+        response.headers.add("Vary", "Origin")
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE"
+            response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+    return cors
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(security_headers)
+    origins = {origin.strip() for origin in app.config["CORS_ORIGINS"].split(",") if origin.strip()}
+    if origins:
+        app.after_request(cors_for(origins))

@@ -1,0 +1,107 @@
+"""Brute-force limits on authentication, shared by every worker and instance via the database.
+
+Each failed attempt adds one to a counter for the account and one for the client address,
+in fixed windows of AUTH_FAILURE_WINDOW seconds. A key is refused (429, before any password
+is checked) while its failures in the current and the previous window reach its limit, so a
+burst at a window boundary gains nothing. Only failures count: a user who logs in right
+is never slowed down, whatever others do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+
+from flask import current_app, request
+from flask_smorest import abort
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from webapp.extensions import db
+from webapp.models import AuthFailure
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``max_failures`` failures of ``value`` in ``scope`` per sliding window."""
+
+    scope: str
+    value: str
+    max_failures: int
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.scope}:{self.value}".encode()).hexdigest()
+
+
+def account_and_address(username: str) -> list[Limit]:
+    config = current_app.config
+    return [
+        Limit("account", username, config["MAX_FAILURES_PER_ACCOUNT"]),
+        Limit("address", request.remote_addr or "-", config["MAX_FAILURES_PER_ADDRESS"]),
+    ]
+
+
+def address_only() -> list[Limit]:
+    return [Limit("address", request.remote_addr or "-", current_app.config["MAX_FAILURES_PER_ADDRESS"])]
+
+
+def _window() -> tuple[int, float]:
+    size = current_app.config["AUTH_FAILURE_WINDOW"]
+    now = time.time()
+    return int(now // size), (int(now // size) + 1) * size - now
+
+
+def check(limits: list[Limit]) -> dict[str, int]:
+    """Answer 429 if a limit is reached; else the recent failures by key (one query)."""
+    window, seconds_left = _window()
+    counts = dict(
+        db.session.execute(
+            select(AuthFailure.key_digest, func.sum(AuthFailure.failures))
+            .where(
+                AuthFailure.key_digest.in_([limit.key for limit in limits]),
+                AuthFailure.window_index >= window - 1,
+            )
+            .group_by(AuthFailure.key_digest)
+        ).all()
+    )
+    for limit in limits:
+        if counts.get(limit.key, 0) >= limit.max_failures:
+            # The older window's failures stop counting when the current window ends.
+            retry_after = max(1, math.ceil(seconds_left))
+            abort(
+                429,
+                message=f"Too many failed attempts; try again in {retry_after} seconds",
+                headers={"Retry-After": str(retry_after)},
+            )
+    return counts
+
+
+def record_failure(limits: list[Limit]) -> None:
+    """Count one failure for each limit's key (an atomic upsert; the caller commits)."""
+    window, _ = _window()
+    rows = [{"key_digest": limit.key, "window_index": window, "failures": 1} for limit in limits]
+    if db.session.get_bind().dialect.name in ("mysql", "mariadb"):
+        statement = mysql_insert(AuthFailure).values(rows)
+        statement = statement.on_duplicate_key_update(failures=AuthFailure.failures + 1)
+    else:
+        statement = sqlite_insert(AuthFailure).values(rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=["key_digest", "window_index"], set_={"failures": AuthFailure.failures + 1}
+        )
+    db.session.execute(statement)
+
+
+def forgive(limit: Limit, counts: dict[str, int]) -> None:
+    """Forget an account's failures after it logs in (only if it had any: no query otherwise)."""
+    if counts.get(limit.key):
+        db.session.execute(delete(AuthFailure).where(AuthFailure.key_digest == limit.key))
+
+
+def purge_old_windows() -> int:
+    """Delete counters that no longer count; returns how many."""
+    window, _ = _window()
+    return db.session.execute(delete(AuthFailure).where(AuthFailure.window_index < window - 1)).rowcount
