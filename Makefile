@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 
 PORT ?= 8080
 
-.PHONY: run test lint format e2e clean
+.PHONY: run test lint format e2e security clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: $(VENV)/.dev
 ## e2e: the deployment on loopback (MariaDB, gunicorn x3, nginx, Prometheus, Chromium)
 e2e: $(VENV)/.dev
 	$(BIN)/pytest tests/e2e -v -s -p no:cacheprovider
+
+## security: bandit (no medium or high finding), then schemathesis against a live server
+security: $(VENV)/.dev
+	$(BIN)/bandit -q -r webapp wsgi.py docker/gunicorn.conf.py migrations --severity-level medium
+	$(BIN)/pytest tests/fuzz -v -s -p no:cacheprovider
 
 ## lint: ruff's linter and formatter check
 lint: $(VENV)/.dev

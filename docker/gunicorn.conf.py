@@ -31,6 +31,9 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM, in-flight requests get this long to finish before workers are killed.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# At least nginx's own limits (8 KB), so over-long requests meet nginx's problem documents.
+limit_request_line = 8190
+limit_request_field_size = 8190
 # Recycle workers now and then (jittered so they do not all restart together).
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10

@@ -369,6 +369,10 @@ BAD_BODIES = {
     "name-trailing-space": ({"json": {"name": "Lamp "}}, JSON_ONLY, "name"),
     "name-trailing-newline": ({"json": {"name": "Lamp\n"}}, JSON_ONLY, "name"),
     "name-only-spaces": ({"json": {"name": "   "}}, JSON_ONLY, "name"),
+    "name-inner-tab": ({"json": {"name": "La\tmp"}}, JSON_ONLY, "name"),
+    "name-inner-nul": ({"json": {"name": "La\u0000mp"}}, JSON_ONLY, "name"),
+    "name-trailing-ideographic-space": ({"json": {"name": "Lamp\u3000"}}, JSON_ONLY, "name"),
+    "name-trailing-record-separator": ({"json": {"name": "Lamp\u001e"}}, JSON_ONLY, "name"),
     "malformed-json": ({"data": '{"name": ', "content_type": "application/json"}, CLIENT_ERROR, None),
     "json-list": ({"data": '[{"name": "Lamp"}]', "content_type": "application/json"}, CLIENT_ERROR, None),
     "json-number": ({"data": "5", "content_type": "application/json"}, CLIENT_ERROR, None),
@@ -430,7 +434,7 @@ ODD_NAMES = {
     "mixed": "Café crème ☕ — naïve façade",
     "cjk": "日本語の名前",
     "astral-and-combining": "🦄𐍈 e\u0301",
-    "inner-spaces": "a  b\tc",
+    "inner-spaces": "a  b \u00a0c",
 }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Flask, Response, redirect, request, url_for
 from flask_smorest import abort
-from sqlalchemy import select
 
 from webapp import ratelimit
 from webapp.extensions import db
@@ -23,7 +22,7 @@ def require_basic_auth() -> None:
         _challenge()
     limits = ratelimit.account_and_address(auth.username)
     ratelimit.check(limits)
-    user = db.session.scalar(select(User).where(User.username == auth.username))
+    user = User.find(auth.username)
     active_hash = user.password_hash if user is not None and user.activated else None
     if not verify_password(auth.password, active_hash):
         ratelimit.record_failure(limits)

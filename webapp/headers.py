@@ -26,11 +26,12 @@ def cors_for(origins: set[str]):
     """An after_request hook allowing exactly ``origins`` ("*": any) to read responses."""
 
     def cors(response: Response) -> Response:
+        # Every answer varies by Origin, so a shared cache never serves one origin's to another.
+        response.vary.add("Origin")
         origin = request.headers.get("Origin")
         if not origin or not ({origin, "*"} & origins):
             return response
         response.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin
-        response.headers.add("Vary", "Origin")
         response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
         if request.method == "OPTIONS":
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE"

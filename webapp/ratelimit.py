@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from flask import current_app, request
 from flask_smorest import abort
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -58,20 +58,26 @@ def _window() -> tuple[int, float]:
 def check(limits: list[Limit]) -> dict[str, int]:
     """Answer 429 if a limit is reached; else the recent failures by key (one query)."""
     window, seconds_left = _window()
-    counts = dict(
-        db.session.execute(
-            select(AuthFailure.key_digest, func.sum(AuthFailure.failures))
-            .where(
-                AuthFailure.key_digest.in_([limit.key for limit in limits]),
-                AuthFailure.window_index >= window - 1,
-            )
-            .group_by(AuthFailure.key_digest)
-        ).all()
-    )
+    rows = db.session.execute(
+        select(AuthFailure.key_digest, AuthFailure.window_index, AuthFailure.failures).where(
+            AuthFailure.key_digest.in_([limit.key for limit in limits]),
+            AuthFailure.window_index >= window - 1,
+        )
+    ).all()
+    counts: dict[str, int] = {}
+    current: dict[str, int] = {}
+    for key, window_index, failures in rows:
+        counts[key] = counts.get(key, 0) + failures
+        if window_index == window:
+            current[key] = failures
     for limit in limits:
         if counts.get(limit.key, 0) >= limit.max_failures:
-            # The older window's failures stop counting when the current window ends.
-            retry_after = max(1, math.ceil(seconds_left))
+            # The previous window's failures stop counting when this window ends; this
+            # window's own failures count until the next one ends.
+            wait = seconds_left
+            if current.get(limit.key, 0) >= limit.max_failures:
+                wait += current_app.config["AUTH_FAILURE_WINDOW"]
+            retry_after = max(1, math.ceil(wait))
             abort(
                 429,
                 message=f"Too many failed attempts; try again in {retry_after} seconds",

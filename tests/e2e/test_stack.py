@@ -14,7 +14,8 @@ import uuid
 import pymysql
 import yaml
 
-from tests.e2e.conftest import ARTIFACTS, DOCKER, PURGE_INTERVAL, ROOT, WORKERS, wait_until
+from tests.e2e.conftest import ARTIFACTS, PURGE_INTERVAL, WORKERS
+from tests.processes import DOCKER, ROOT, wait_until
 
 
 def call(method: str, url: str, body=None, headers: dict | None = None):

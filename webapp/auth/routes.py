@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import current_app, g
 from flask_smorest import abort
-from sqlalchemy import select
 
 from webapp import ratelimit
 from webapp.auth.schemas import LoginSchema, RefreshSchema, TokenSchema
@@ -48,7 +47,7 @@ def login(credentials):
     limits = ratelimit.account_and_address(credentials["username"])
     recent_failures = ratelimit.check(limits)
     # The row lock serialises logins of one account, so the session cap holds under races.
-    user = db.session.scalar(select(User).where(User.username == credentials["username"]).with_for_update())
+    user = User.find(credentials["username"], for_update=True)
     usable_hash = user.password_hash if user is not None and user.activated else None
     if not verify_password(credentials["password"], usable_hash):
         ratelimit.record_failure(limits)

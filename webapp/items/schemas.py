@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
+from webapp.fields import NAME as NAME_PATTERN
 from webapp.models import Item
 from webapp.pagination import PaginationArgsSchema, page_schema
 
-
-def trimmed(value: str) -> None:
-    """Reject leading or trailing whitespace rather than store look-alike names."""
-    if value != value.strip():
-        raise ValidationError("Must not start or end with whitespace.")
-
-
-NAME = [validate.Length(min=1, max=Item.NAME_LENGTH), trimmed]
+NAME = [validate.Length(min=1, max=Item.NAME_LENGTH), NAME_PATTERN]
 DESCRIPTION = validate.Length(max=Item.DESCRIPTION_LENGTH)
 
 

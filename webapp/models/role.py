@@ -40,8 +40,3 @@ class Role(db.Model):
         missing = [cls(id=i, name=n) for i, n in cls.NAMES.items() if i not in present]
         db.session.add_all(missing)
         return len(missing)
-
-    @staticmethod
-    def exists(role_id: int) -> bool:
-        """Whether ``role_id`` names a role."""
-        return any(role["id"] == role_id for role in Role.all_cached())

@@ -39,6 +39,17 @@ class User(db.Model):
         return verify_password(password, self.password_hash)
 
     @classmethod
+    def find(cls, username: str, *, for_update: bool = False) -> User | None:
+        """The account named exactly ``username``.
+
+        MySQL's collations ignore trailing spaces ("alice " = "alice"); the exact comparison
+        here keeps such a name from opening, or dodging the limits of, another account.
+        """
+        query = select(cls).where(cls.username == username)
+        user = db.session.scalar(query.with_for_update() if for_update else query)
+        return user if user is not None and user.username == username else None
+
+    @classmethod
     def active_admins_with_password(cls, password: str) -> list[User]:
         """Active admin accounts whose password is ``password`` (one bcrypt check each)."""
         admins = db.session.scalars(select(cls).where(cls.role_id == Role.ADMIN, cls.activated.is_(True)))

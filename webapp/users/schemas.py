@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
+from webapp.fields import FullMatch, StrictBoolean
 from webapp.models import Role, User
 from webapp.pagination import PaginationArgsSchema, page_schema
 
+# ASCII only: no look-alike letters from other scripts (homoglyph impersonation).
 USERNAME = [
     validate.Length(min=1, max=User.USERNAME_LENGTH),
-    validate.Regexp(r"[\w.@+-]+\Z", error="Use letters, digits and . @ + - _ only."),
+    FullMatch(r"^[A-Za-z0-9_.@+-]+$", error="Use letters A-Z, digits and . @ + - _ only."),
 ]
 PASSWORD = validate.Length(min=8, max=256)
-
-
-class StrictBoolean(fields.Boolean):
-    """A JSON boolean: ``true`` or ``false``, not "no" or 0."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
-        return value
-
-
-def known_role(role_id: int) -> None:
-    if not Role.exists(role_id):
-        raise ValidationError("Unknown role.")
+ROLE = validate.OneOf(list(Role.NAMES), error="Unknown role.")
 
 
 class UserSchema(Schema):
@@ -33,7 +22,7 @@ class UserSchema(Schema):
 
     id = fields.Integer(dump_only=True)
     username = fields.String(required=True, validate=USERNAME)
-    role_id = fields.Integer(required=True, strict=True, validate=known_role)
+    role_id = fields.Integer(required=True, strict=True, validate=ROLE)
     activated = fields.Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
@@ -50,7 +39,7 @@ class UserUpdateSchema(Schema):
 
     username = fields.String(validate=USERNAME)
     password = fields.String(load_only=True, validate=PASSWORD)
-    role_id = fields.Integer(strict=True, validate=known_role)
+    role_id = fields.Integer(strict=True, validate=ROLE)
     activated = StrictBoolean()
 
 

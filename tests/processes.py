@@ -1,0 +1,166 @@
+"""The deployment's programs on loopback, from the repository's own files: gunicorn through
+docker/entrypoint.sh, nginx on docker/nginx/templates/default.conf.template, Prometheus on
+docker/prometheus/prometheus.yml; used by the end-to-end, fuzzing and benchmark runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pymysql
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKER = ROOT / "docker"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except (OSError, urllib.error.URLError):
+            result = None
+        if result:
+            return result
+        time.sleep(0.2)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+def http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+        return response.status == 200
+
+
+def render_template(path: Path, values: dict[str, str]) -> str:
+    """What the nginx image's entrypoint does: substitute ${NAME} for the given names only."""
+    text = path.read_text()
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+@dataclass
+class Stack:
+    """The processes of one run, their addresses and logs."""
+
+    tmp: Path
+    database: str = ""
+    database_url: str = ""
+    api: str = ""
+    metrics: str = ""
+    public: str = ""
+    prometheus: str = ""
+    admin_password: str = field(default_factory=lambda: "e2e-" + uuid.uuid4().hex)
+    nginx_conf: Path | None = None
+    logs: dict[str, Path] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = self.tmp / f"{name}.log"
+        self.logs[name] = log
+        with log.open("wb") as output:
+            process = subprocess.Popen(  # noqa: S603 (fixed argument lists)
+                args, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.processes[name] = process
+        return process
+
+    def stop_all(self) -> None:
+        for name, process in reversed(list(self.processes.items())):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+            print(f"[e2e] {name} stopped (exit {process.returncode}); log: {self.logs[name]}")
+
+
+def mariadb_root():
+    return pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+
+
+def start_api(stack: Stack, env: dict[str, str]) -> None:
+    stack.start("gunicorn", [str(DOCKER / "entrypoint.sh")], env)
+    wait_until(lambda: http_ok(f"{stack.api}/healthz"), 60, "gunicorn /healthz")
+
+
+def start_nginx(stack: Stack, api_port: int, public_port: int, prometheus_port: int) -> Path:
+    conf_dir = stack.tmp / "nginx"
+    (conf_dir / "conf.d").mkdir(parents=True)
+    (conf_dir / "conf.d" / "default.conf").write_text(
+        render_template(
+            DOCKER / "nginx" / "templates" / "default.conf.template",
+            {
+                "API_UPSTREAM": f"127.0.0.1:{api_port}",
+                "NGINX_PORT": f"127.0.0.1:{public_port}",
+                "PROMETHEUS_UPSTREAM": f"127.0.0.1:{prometheus_port}",
+                # No Grafana on this machine: its route answers 502, which is what nginx does
+                # in compose while Grafana is still starting.
+                "GRAFANA_UPSTREAM": f"127.0.0.1:{free_port()}",
+            },
+        )
+    )
+    # The container image's nginx.conf, reduced to what a non-container run needs.
+    main = conf_dir / "nginx.conf"
+    main.write_text(
+        f"""
+        worker_processes 2;
+        pid {conf_dir}/nginx.pid;
+        error_log {conf_dir}/error.log warn;
+        events {{ worker_connections 1024; }}
+        http {{
+            access_log {conf_dir}/access.log;
+            client_body_temp_path {conf_dir}/body;
+            proxy_temp_path {conf_dir}/proxy;
+            fastcgi_temp_path {conf_dir}/fastcgi;
+            uwsgi_temp_path {conf_dir}/uwsgi;
+            scgi_temp_path {conf_dir}/scgi;
+            include /etc/nginx/mime.types;
+            include {conf_dir}/conf.d/*.conf;
+        }}
+        """
+    )
+    if os.geteuid() == 0:
+        main.write_text("user root;\n" + main.read_text())
+    stack.start("nginx", ["nginx", "-c", str(main), "-p", str(conf_dir), "-g", "daemon off;"])
+    wait_until(lambda: http_ok(f"{stack.public}/healthz"), 20, "nginx")
+    return main
+
+
+def start_prometheus(stack: Stack, prometheus_port: int, metrics_port: int) -> None:
+    prom_dir = stack.tmp / "prometheus"
+    (prom_dir / "targets").mkdir(parents=True)
+    # The shipped file unchanged; only the target list (compose's says app:8000) differs.
+    shutil.copy(DOCKER / "prometheus" / "prometheus.yml", prom_dir / "prometheus.yml")
+    (prom_dir / "targets" / "webapp.json").write_text(
+        f'[{{"targets": ["127.0.0.1:{metrics_port}"], "labels": {{"service": "webapp"}}}}]'
+    )
+    stack.start(
+        "prometheus",
+        [
+            "prometheus",
+            f"--config.file={prom_dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={prom_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            f"--web.external-url={stack.public}/prometheus/",
+            "--web.route-prefix=/prometheus",
+        ],
+    )
+    wait_until(lambda: http_ok(f"{stack.prometheus}/-/ready"), 60, "prometheus")

@@ -1,0 +1,36 @@
+"""marshmallow pieces shared by the resource schemas, strict where JSON is strict."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean: ``true`` or ``false``, not "no" or 0."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class FullMatch(validate.Regexp):
+    """The whole value matches ``pattern``. The OpenAPI document shows the same pattern,
+    so clients and fuzzers see exactly the rule the server applies (``re.match`` alone
+    would let a trailing newline through ``$``)."""
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise validate.ValidationError(self._format_error(value))
+        return value
+
+
+# Whitespace and control characters spelled out, so Python and ECMAScript (the OpenAPI
+# document's regex dialect) agree on every character; their \s differ at the edges.
+_SPACE = r"\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+# A name: no control characters, no whitespace at either end (look-alike names).
+NAME = FullMatch(
+    f"^[^{_SPACE}{_CONTROL}](?:[^{_CONTROL}]*[^{_SPACE}{_CONTROL}])?$",
+    error="Must not start or end with whitespace or contain control characters.",
+)
