@@ -42,7 +42,7 @@ def wait_until(check, timeout: float, what: str):
 
 
 def http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+    with urllib.request.urlopen(url, timeout=2) as response:
         return response.status == 200
 
 
@@ -74,7 +74,7 @@ class Stack:
         log = self.tmp / f"{name}.log"
         self.logs[name] = log
         with log.open("wb") as output:
-            process = subprocess.Popen(  # noqa: S603 (fixed argument lists)
+            process = subprocess.Popen(
                 args, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.processes[name] = process

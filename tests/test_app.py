@@ -286,7 +286,7 @@ def test_importing_webapp_and_creating_an_app_start_no_thread_and_no_connection(
         "assert not webapp.extensions.scheduler.running\n"
     )
     # A fixed interpreter running code written here: nothing untrusted reaches the command line.
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
 

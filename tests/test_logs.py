@@ -287,7 +287,7 @@ def worker_log(tmp_path):
     def run(level: str, log_format: str) -> list[str]:
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
         # A fixed interpreter running code written here: nothing untrusted reaches the command line.
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             [sys.executable, "-c", WORKER_PROBE, level, log_format],
             cwd=ROOT,
             env=env,

@@ -138,7 +138,7 @@ def test_gunicorn_in_production_refuses_to_start_with_the_development_admin_pass
         METRICS_PORT=str(free_port()),
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )
-    process = subprocess.Popen(  # noqa: S603 (a fixed argument list)
+    process = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "docker/gunicorn.conf.py", "wsgi:app"],
         cwd=ROOT,
         env=env,

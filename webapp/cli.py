@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
+import time
 
 import click
 from flask import Flask, current_app
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.cache import clear_caches
 from webapp.database import advisory_lock
 from webapp.extensions import db
+from webapp.fake import load_fake_data
 from webapp.jobs import purge_expired_sessions
-from webapp.models import Role, User, Version
+from webapp.models import Item, Role, RowCount, User, Version
+from webapp.models.user import count_name
 from webapp.security import generate_password
 from webapp.users.schemas import USERNAME
 
@@ -148,7 +151,39 @@ def purge_tokens_command() -> None:
     click.echo(f"{purged} expired sessions deleted")
 
 
+counts_cli = click.Group("counts", help="The row counts behind list totals.")
+
+
+@counts_cli.command("rebuild")
+def rebuild_counts_command() -> None:
+    """Recount items and users from the tables (after rows were changed outside the app)."""
+    counts = {
+        Item.__tablename__: db.session.scalar(select(func.count()).select_from(Item)),
+        count_name(True): db.session.scalar(select(func.count()).where(User.activated.is_(True))),
+        count_name(False): db.session.scalar(select(func.count()).where(User.activated.is_(False))),
+    }
+    RowCount.rebuild(counts)
+    db.session.commit()
+    click.echo(", ".join(f"{name}: {rows}" for name, rows in counts.items()))
+
+
+@click.command("fake")
+@click.option("--users", "user_count", default=1000, show_default=True, help="Accounts to add.")
+@click.option("--items", "item_count", default=10000, show_default=True, help="Items to add.")
+def fake_command(user_count: int, item_count: int) -> None:
+    """Bulk-load fake accounts and items (benchmarks, demos); refused in production.
+
+    Every fake account has the password "fake-password" (hashed once, for speed).
+    """
+    if current_app.config["APP_ENV"] == "production":
+        raise click.ClickException("flask fake is refused with APP_ENV=production")
+    started = time.monotonic()
+    loaded = load_fake_data(user_count, item_count)
+    click.echo(f"{loaded[0]} users and {loaded[1]} items added in {time.monotonic() - started:.1f} s")
+
+
 def init_app(app: Flask) -> None:
-    app.cli.add_command(seed_command)
-    for group in (users_cli, versions_cli, tokens_cli):
+    for command in (seed_command, fake_command):
+        app.cli.add_command(command)
+    for group in (users_cli, versions_cli, tokens_cli, counts_cli):
         app.cli.add_command(group)

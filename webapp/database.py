@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, DateTime, MetaData, TypeDecorator
 from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -102,3 +104,19 @@ def advisory_lock(connection: Connection, name: str, timeout: int = 300) -> Iter
         yield
     finally:
         connection.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (name,))
+
+
+def add_to_counters(connection: Connection, model: type, rows: list[dict], column: str) -> None:
+    """Insert ``rows`` into ``model``'s table; where a row's key exists, add its ``column``
+    instead. One atomic statement, so concurrent writers never lose an increment."""
+    table = model.__table__
+    if connection.dialect.name in ("mysql", "mariadb"):
+        statement = mysql_insert(table).values(rows)
+        statement = statement.on_duplicate_key_update({column: table.c[column] + statement.inserted[column]})
+    else:
+        statement = sqlite_insert(table).values(rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns),
+            set_={column: table.c[column] + statement.excluded[column]},
+        )
+    connection.execute(statement)

@@ -43,8 +43,9 @@ def page_schema(name: str, key: str, item_schema: type[Schema]) -> type[Schema]:
     )
 
 
-def paginate(query: Select, *, key: str, page: int, limit: int) -> dict[str, Any]:
-    """Run ``query`` for one page, plus the total count of its rows."""
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+def paginate(query: Select, *, key: str, page: int, limit: int, total: int | None = None) -> dict[str, Any]:
+    """Run ``query`` for one page; ``total`` is counted with the query unless given."""
+    if total is None:
+        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = db.session.scalars(query.limit(limit).offset((page - 1) * limit)).all()
     return {"page": page, "limit": limit, "total": total, key: rows}

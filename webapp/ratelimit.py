@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from flask import current_app, request
 from flask_smorest import abort
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from webapp.database import add_to_counters
 from webapp.extensions import db
 from webapp.models import AuthFailure
 
@@ -87,18 +86,10 @@ def check(limits: list[Limit]) -> dict[str, int]:
 
 
 def record_failure(limits: list[Limit]) -> None:
-    """Count one failure for each limit's key (an atomic upsert; the caller commits)."""
+    """Count one failure for each limit's key (the caller commits)."""
     window, _ = _window()
     rows = [{"key_digest": limit.key, "window_index": window, "failures": 1} for limit in limits]
-    if db.session.get_bind().dialect.name in ("mysql", "mariadb"):
-        statement = mysql_insert(AuthFailure).values(rows)
-        statement = statement.on_duplicate_key_update(failures=AuthFailure.failures + 1)
-    else:
-        statement = sqlite_insert(AuthFailure).values(rows)
-        statement = statement.on_conflict_do_update(
-            index_elements=["key_digest", "window_index"], set_={"failures": AuthFailure.failures + 1}
-        )
-    db.session.execute(statement)
+    add_to_counters(db.session.connection(), AuthFailure, rows, "failures")
 
 
 def forgive(limit: Limit, counts: dict[str, int]) -> None:

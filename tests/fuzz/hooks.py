@@ -21,12 +21,12 @@ class FreshToken:
         body = json.dumps(
             {"username": os.environ["FUZZ_USERNAME"], "password": os.environ["FUZZ_PASSWORD"]}
         ).encode()
-        request = urllib.request.Request(  # noqa: S310 (the server under test, on loopback)
+        request = urllib.request.Request(
             f"{os.environ['FUZZ_BASE_URL']}/auth/token",
             data=body,
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)["access_token"]
 
     def set(self, case, data, context):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.items.schemas import ItemPageSchema, ItemQueryArgsSchema, ItemSchema, ItemUpdateSchema
-from webapp.models import Item
+from webapp.models import Item, RowCount
 from webapp.openapi import Blueprint, MessageSchema
 from webapp.pagination import paginate
 from webapp.permissions import get_owned_or_404, login_required
@@ -31,7 +31,10 @@ class Items(MethodView):
             query = query.where(Item.name.icontains(args["name"], autoescape=True))
         if "description" in args:
             query = query.where(Item.description.icontains(args["description"], autoescape=True))
-        return paginate(query, key="items", page=args["page"], limit=args["limit"])
+        # Unfiltered, the total comes from the kept count instead of a scan of the table.
+        filtered = "name" in args or "description" in args
+        total = None if filtered else RowCount.total(Item.__tablename__)
+        return paginate(query, key="items", page=args["page"], limit=args["limit"], total=total)
 
     @login_required
     @blp.arguments(ItemSchema)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
 from webapp.extensions import db
+from webapp.models.row_count import RowCount
 
 
 class Item(db.Model):
@@ -29,3 +30,14 @@ class Item(db.Model):
 
     def is_owned_by(self, user) -> bool:
         return self.user_id == user.id
+
+
+# The count of items moves with every insert and delete, in the same transaction.
+@event.listens_for(Item, "after_insert")
+def _count_insert(mapper, connection, item: Item) -> None:
+    RowCount.add(connection, Item.__tablename__, 1)
+
+
+@event.listens_for(Item, "after_delete")
+def _count_delete(mapper, connection, item: Item) -> None:
+    RowCount.add(connection, Item.__tablename__, -1)

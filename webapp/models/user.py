@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, String, event, inspect, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
 from webapp.extensions import db
 from webapp.models.role import Role
+from webapp.models.row_count import RowCount
 from webapp.security import hash_password, verify_password
 
 
@@ -58,3 +59,21 @@ class User(db.Model):
     def is_owned_by(self, user: User) -> bool:
         """An account belongs to itself."""
         return self.id == user.id
+
+
+def count_name(activated: bool) -> str:
+    """The RowCount name for the active or the deactivated accounts."""
+    return "users.active" if activated else "users.inactive"
+
+
+# The counts of active and deactivated accounts move with every insert and (de)activation.
+@event.listens_for(User, "after_insert")
+def _count_insert(mapper, connection, user: User) -> None:
+    RowCount.add(connection, count_name(user.activated), 1)
+
+
+@event.listens_for(User, "after_update")
+def _count_activation(mapper, connection, user: User) -> None:
+    if inspect(user).attrs.activated.history.has_changes():
+        RowCount.add(connection, count_name(user.activated), 1)
+        RowCount.add(connection, count_name(not user.activated), -1)

@@ -8,7 +8,8 @@ from flask_smorest import abort
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Role, Token, User
+from webapp.models import Role, RowCount, Token, User
+from webapp.models.user import count_name
 from webapp.openapi import Blueprint, MessageSchema
 from webapp.pagination import paginate
 from webapp.permissions import admin_required, get_owned_or_404, login_required
@@ -36,7 +37,8 @@ class Users(MethodView):
         query = select(User).where(User.activated == args["activated"]).order_by(User.id)
         if "username" in args:
             query = query.where(User.username.icontains(args["username"], autoescape=True))
-        return paginate(query, key="users", page=args["page"], limit=args["limit"])
+        total = None if "username" in args else RowCount.total(count_name(args["activated"]))
+        return paginate(query, key="users", page=args["page"], limit=args["limit"], total=total)
 
     @admin_required
     @blp.arguments(UserSchema)

@@ -1,0 +1,64 @@
+"""The floors the benchmark measures the API against, served by the same gunicorn settings.
+
+F0: Flask returning a constant JSON list: what Flask and gunicorn cost.
+F2: a hand-written Flask view doing the authenticated item read's two SQL statements (the
+session joined to its user, then the item) with SQLAlchemy Core, returning the row as JSON:
+what the database round trips add.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from flask import Flask, abort, jsonify, request
+from sqlalchemy import create_engine, text
+
+from webapp.database import engine_options
+
+ROLES = [{"id": 1, "name": "admin"}, {"id": 2, "name": "user"}]
+SESSION = text(
+    "SELECT tokens.id, tokens.access_expires_at, users.id AS user_id, users.activated "
+    "FROM tokens JOIN users ON users.id = tokens.user_id WHERE tokens.access_hash = :digest"
+)
+ITEM = text("SELECT id, name, description, user_id, created_at, updated_at FROM items WHERE id = :id")
+
+
+def _bare_app() -> Flask:
+    app = Flask(__name__)
+    # Read by docker/gunicorn.conf.py's worker hooks: nothing to check or schedule here.
+    app.config.update(APP_ENV="bench", SCHEDULER_ENABLED=False)
+    return app
+
+
+def f0() -> Flask:
+    app = _bare_app()
+
+    @app.get("/roles")
+    def roles():
+        return jsonify(ROLES)
+
+    return app
+
+
+def f2() -> Flask:
+    app = _bare_app()
+    url = os.environ["DATABASE_URL"]
+    engine = create_engine(url, **engine_options(url, connect_timeout=5))
+
+    @app.get("/items/<int:item_id>")
+    def item(item_id: int):
+        token = request.headers.get("Authorization", "")[len("Bearer ") :]
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with engine.connect() as connection:
+            if connection.execute(SESSION, {"digest": digest}).first() is None:
+                abort(401)
+            row = connection.execute(ITEM, {"id": item_id}).mappings().first()
+        if row is None:
+            abort(404)
+        body = dict(row)
+        body["created_at"] = body["created_at"].isoformat()
+        body["updated_at"] = body["updated_at"].isoformat()
+        return jsonify(body)
+
+    return app

@@ -1,0 +1,426 @@
+"""The benchmark (`make bench`): the API against its physical floors, in one run, on MariaDB.
+
+gunicorn runs the production configuration (metrics and access log on) with one sync
+worker pinned to CPU 0; wrk, pinned to CPU 1, drives it with 16 connections for
+BENCH_SECONDS per case after a warm-up. Every figure that matters is a ratio to a floor
+measured in the same run, so it holds on a noisy machine:
+
+  F0  a bare Flask app returning a constant JSON list (tests/bench/floors.py)
+  F2  a hand-written Flask view doing the item read's two SQL statements with Core
+  B   bcrypt.checkpw per second at the configured cost, in one process
+
+Then the growth phase loads 100k users and 1M items (`flask fake`) and measures the list
+again, a deep page and a substring filter. Results: a table on stdout and
+artifacts/bench/results.json; `--profile` adds a py-spy profile of the item read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.processes import Stack, free_port, http_ok, mariadb_root, wait_until  # noqa: E402
+
+ARTIFACTS = ROOT / "artifacts" / "bench"
+BIN = ROOT / ".venv" / "bin"
+SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
+CONNECTIONS = 16
+TARGETS = {
+    # case: (floor, minimum ratio)
+    "roles": ("F0", 0.50),
+    "item_read": ("F2", 0.70),
+    "item_list": ("F2", 0.45),
+    "item_create": ("F2", 0.35),
+    "login": ("B", 0.90),
+}
+
+WRK_SCRIPT = """
+local counter = 0
+local run = os.getenv("BENCH_RUN") or "run"
+wrk.method = os.getenv("BENCH_METHOD") or "GET"
+wrk.headers["Content-Type"] = "application/json"
+local authorization = os.getenv("BENCH_AUTHORIZATION")
+if authorization then wrk.headers["Authorization"] = authorization end
+local version = os.getenv("BENCH_VERSION")
+if version then wrk.headers["X-Version"] = version end
+local body = os.getenv("BENCH_BODY")
+local unique = os.getenv("BENCH_UNIQUE_ITEM")
+
+request = function()
+  if unique then
+    counter = counter + 1
+    local item = string.format('{"name": "bench %s %d", "description": "benchmark item"}', run, counter)
+    return wrk.format(nil, nil, nil, item)
+  end
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def call(method: str, url: str, body=None, headers=None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def milliseconds(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url: str, seconds: int, env: dict[str, str], script: Path) -> dict:
+    """One wrk run pinned to CPU 1: requests/s, p50 and p99 in ms, non-2xx answers."""
+    command = [
+        "taskset",
+        "-c",
+        "1",
+        "wrk",
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    output = subprocess.run(
+        command, env={**os.environ, **env}, capture_output=True, text=True, check=True
+    ).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": milliseconds(latency["50"]),
+        "p99_ms": milliseconds(latency["99"]),
+        "errors": int(errors.group(1)) if errors else 0,
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+    }
+
+
+def measure(name: str, url: str, env: dict[str, str], script: Path) -> dict:
+    wrk(url, WARMUP, env, script)
+    result = wrk(url, SECONDS, env, script)
+    print(
+        f"  {name:<24} {result['rps']:>9.1f} req/s   p50 {result['p50_ms']:>7.2f} ms   "
+        f"p99 {result['p99_ms']:>7.2f} ms   non-2xx {result['errors']}",
+        flush=True,
+    )
+    return result
+
+
+def bcrypt_rate(rounds: int) -> float:
+    """bcrypt.checkpw per second at ``rounds``, in this process (pinned to CPU 0 as the API is)."""
+    import bcrypt
+
+    os.sched_setaffinity(0, {0})
+    hashed = bcrypt.hashpw(b"x" * 44, bcrypt.gensalt(rounds))
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < SECONDS / 2 or count < 5:
+        bcrypt.checkpw(b"x" * 44, hashed)
+        count += 1
+    rate = count / (time.perf_counter() - started)
+    os.sched_setaffinity(0, set(range(os.cpu_count())))
+    print(f"  {'B: bcrypt.checkpw':<24} {rate:>9.1f} /s at cost {rounds}", flush=True)
+    return rate
+
+
+def worker_rss_and_served(stack: Stack) -> tuple[int, int]:
+    """The gunicorn worker's resident memory (kB) and the requests it has served."""
+    master = stack.processes["api"].pid
+    children = subprocess.run(
+        ["pgrep", "-P", str(master)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    workers = [pid for pid in children if Path(f"/proc/{pid}/cmdline").read_bytes().find(b"gunicorn") >= 0]
+    rss = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{workers[0]}/status").read_text()).group(1))
+    with urllib.request.urlopen(f"{stack.metrics}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    served = sum(
+        float(v) for v in re.findall(r"^flask_http_request_total\{[^}]*\} ([\d.e+]+)$", text, re.MULTILINE)
+    )
+    return rss, int(served)
+
+
+def start_gunicorn(
+    stack: Stack, name: str, app: str, env: dict[str, str], port: int, metrics_port: int
+) -> None:
+    """gunicorn with the shipped configuration, pinned to CPU 0."""
+    command = [
+        "taskset",
+        "-c",
+        "0",
+        str(BIN / "gunicorn"),
+        "-c",
+        str(ROOT / "docker" / "gunicorn.conf.py"),
+        app,
+    ]
+    stack.start(name, command, {**env, "PORT": str(port), "METRICS_PORT": str(metrics_port)})
+    wait_until(lambda: port_open(port) and "Booting worker" in stack.logs[name].read_text(), 60, name)
+    time.sleep(1)  # the worker imports the app after it announces itself
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def profile(stack: Stack, url: str, env: dict[str, str], script: Path) -> list[tuple[str, float]]:
+    """py-spy samples of the worker during the item read: the top functions by own time."""
+    master = stack.processes["api"].pid
+    worker = subprocess.run(
+        ["pgrep", "-P", str(master)], capture_output=True, text=True, check=False
+    ).stdout.split()[0]
+    raw = stack.tmp / "profile.txt"
+    spy = subprocess.Popen(
+        [
+            str(BIN / "py-spy"),
+            "record",
+            "--pid",
+            worker,
+            "--rate",
+            "250",
+            "--duration",
+            str(SECONDS),
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1)
+    wrk(url, SECONDS, env, script)
+    spy.wait(timeout=60)
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack_text, _, count = line.rpartition(" ")
+        leaf = stack_text.split(";")[-1]
+        own[leaf] = own.get(leaf, 0) + int(count)
+        total += int(count)
+    return [(frame, 100.0 * n / total) for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:15]]
+
+
+def machine() -> str:
+    model = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+    return f"{os.cpu_count()} CPUs, {model.group(1) if model else 'unknown CPU'}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--profile", action="store_true", help="add a py-spy profile of the item read")
+    parser.add_argument("--skip-growth", action="store_true", help="skip loading 1M items")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    database = f"webapp_bench_{os.getpid()}"
+    database_url = f"mysql+pymysql://root@127.0.0.1/{database}"
+    api_port, f0_port, f2_port = free_port(), free_port(), free_port()
+    stack = Stack(tmp=tmp, database=database, database_url=database_url, api=f"http://127.0.0.1:{api_port}")
+    rounds = int(os.environ.get("BCRYPT_ROUNDS", "12"))
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "FLASK_APP": "wsgi",
+        "APP_ENV": "production",
+        "SECRET_KEY": uuid.uuid4().hex,
+        "PASSWORD_PEPPER": uuid.uuid4().hex,
+        "ADMIN_PASSWORD": uuid.uuid4().hex,
+        "BCRYPT_ROUNDS": str(rounds),
+        "DATABASE_URL": database_url,
+        "HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_THREADS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),
+    }
+    env.pop("TEST_DATABASE_URL", None)
+    script = tmp / "bench.lua"
+    script.write_text(WRK_SCRIPT)
+    results: dict = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "seconds_per_case": SECONDS,
+        "connections": CONNECTIONS,
+        "bcrypt_rounds": rounds,
+    }
+    with mariadb_root() as connection:
+        connection.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    # One-off commands: no metrics directory; `flask fake` refuses production.
+    cli_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"} | {"APP_ENV": "development"}
+    try:
+        print("setting up: migrations, seed, 1k items", flush=True)
+        for command in (["db", "upgrade"], ["seed"], ["fake", "--users", "10", "--items", "1000"]):
+            subprocess.run(
+                [str(BIN / "flask"), *command],
+                cwd=ROOT,
+                env=cli_env,
+                check=True,
+                capture_output=True,
+            )
+        metrics_port = free_port()
+        stack.metrics = f"http://127.0.0.1:{metrics_port}"
+        start_gunicorn(stack, "api", "wsgi:app", env, api_port, metrics_port)
+        wait_until(lambda: http_ok(f"{stack.api}/healthz"), 60, "the API")
+        for name, port in (("f0", f0_port), ("f2", f2_port)):
+            floor_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp / f"metrics-{name}")}
+            start_gunicorn(stack, name, f"tests.bench.floors:{name}()", floor_env, port, free_port())
+
+        admin = call(
+            "POST", f"{stack.api}/auth/token", {"username": "admin", "password": env["ADMIN_PASSWORD"]}
+        )
+        admin_auth = {"Authorization": f"Bearer {admin['access_token']}"}
+        bench_user = call("POST", f"{stack.api}/users", {"username": "bench", "role_id": 2}, admin_auth)
+        login_user = call("POST", f"{stack.api}/users", {"username": "bench-login", "role_id": 2}, admin_auth)
+        token = call(
+            "POST", f"{stack.api}/auth/token", {"username": "bench", "password": bench_user["password"]}
+        )
+        authorization = f"Bearer {token['access_token']}"
+        item_id = call("GET", f"{stack.api}/items?limit=1", headers={"Authorization": authorization})[
+            "items"
+        ][0]["id"]
+
+        print(
+            f"\nfloors and cases ({CONNECTIONS} connections, {SECONDS} s each after {WARMUP} s warm-up)",
+            flush=True,
+        )
+        auth = {"BENCH_AUTHORIZATION": authorization}
+        floors = {
+            "F0": measure("F0: bare Flask list", f"http://127.0.0.1:{f0_port}/roles", {}, script),
+            "F2": measure("F2: Core item read", f"http://127.0.0.1:{f2_port}/items/{item_id}", auth, script),
+        }
+        floors["B"] = {"rps": bcrypt_rate(rounds)}
+        samples = [worker_rss_and_served(stack)]
+        cases = {}
+        plan = {
+            "roles": (f"{stack.api}/roles", {"BENCH_VERSION": "1.0"}),
+            "item_read": (f"{stack.api}/items/{item_id}", auth),
+            "item_list": (f"{stack.api}/items?page=1&limit=20", auth),
+            "item_create": (
+                f"{stack.api}/items",
+                {**auth, "BENCH_METHOD": "POST", "BENCH_UNIQUE_ITEM": "1", "BENCH_RUN": uuid.uuid4().hex[:8]},
+            ),
+            "login": (
+                f"{stack.api}/auth/token",
+                {
+                    "BENCH_METHOD": "POST",
+                    "BENCH_BODY": json.dumps({"username": "bench-login", "password": login_user["password"]}),
+                },
+            ),
+        }
+        for name, (url, case_env) in plan.items():
+            cases[name] = measure(name, url, case_env, script)
+            samples.append(worker_rss_and_served(stack))
+
+        print("\nworker memory (item reads until 50k requests served)", flush=True)
+        while samples[-1][1] < 50_000:
+            wrk(plan["item_read"][0], 3, auth, script)
+            samples.append(worker_rss_and_served(stack))
+        at_10k = next(rss for rss, served in samples if served >= 10_000)
+        at_50k = samples[-1][0]
+        drift = 100 * (at_50k / at_10k - 1)
+        print(f"  RSS {at_10k} kB at >= 10k requests, {at_50k} kB at {samples[-1][1]} ({drift:+.1f} %)")
+        results["memory"] = {"rss_kb_at_10k": at_10k, "rss_kb_at_50k": at_50k, "samples": samples}
+
+        if args.profile:
+            results["profile_item_read"] = profile(stack, plan["item_read"][0], auth, script)
+            print("\nprofile of the item read (own time, top functions)")
+            for frame, share in results["profile_item_read"]:
+                print(f"  {share:5.1f} %  {frame}")
+
+        if not args.skip_growth:
+            print("\ngrowth: 100k users and 1M items (flask fake)", flush=True)
+            started = time.monotonic()
+            subprocess.run(
+                [str(BIN / "flask"), "fake", "--users", "100000", "--items", "1000000"],
+                cwd=ROOT,
+                env=cli_env,
+                check=True,
+                capture_output=True,
+            )
+            results["growth_load_seconds"] = round(time.monotonic() - started, 1)
+            print(f"  loaded in {results['growth_load_seconds']} s", flush=True)
+            results["growth"] = {
+                "first_page_1m": measure("first page, 1M items", plan["item_list"][0], auth, script),
+                "deep_page_1m": measure(
+                    "page 10000, 1M items", f"{stack.api}/items?page=10000&limit=20", auth, script
+                ),
+                "filter_1m": measure(
+                    "name filter, 1M items", f"{stack.api}/items?name=item%20nothing", auth, script
+                ),
+            }
+    finally:
+        stack.stop_all()
+        with mariadb_root() as connection:
+            connection.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
+
+    results["floors"], results["cases"] = floors, cases
+    report(results)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults: {ARTIFACTS / 'results.json'}")
+    return 0
+
+
+def report(results: dict) -> None:
+    floors, cases = results["floors"], results["cases"]
+    print("\n| case | req/s | p50 ms | p99 ms | ratio | target | p99/p50 |")
+    print("|---|---|---|---|---|---|---|")
+    for name in ("F0", "F2"):
+        f = floors[name]
+        print(f"| {name} floor | {f['rps']:.0f} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | | | |")
+    print(f"| B bcrypt/s | {floors['B']['rps']:.1f} | | | | | |")
+    checks = {}
+    for name, (floor, minimum) in TARGETS.items():
+        case = cases[name]
+        ratio = case["rps"] / floors[floor]["rps"]
+        spread = case["p99_ms"] / case["p50_ms"]
+        ok = ratio >= minimum and case["errors"] == 0 and (name == "login" or spread <= 3)
+        checks[name] = {
+            "ratio": round(ratio, 3),
+            "floor": floor,
+            "target": minimum,
+            "p99_over_p50": round(spread, 2),
+            "met": ok,
+        }
+        print(
+            f"| {name} | {case['rps']:.0f} | {case['p50_ms']:.2f} | {case['p99_ms']:.2f} | "
+            f"{ratio:.2f} x {floor} | >= {minimum} | {spread:.1f} |"
+        )
+    memory = results["memory"]
+    drift = memory["rss_kb_at_50k"] / memory["rss_kb_at_10k"] - 1
+    checks["memory"] = {"drift": round(drift, 4), "met": abs(drift) <= 0.05}
+    if "growth" in results:
+        growth = results["growth"]
+        first_ratio = growth["first_page_1m"]["p50_ms"] / cases["item_list"]["p50_ms"]
+        checks["growth_first_page"] = {"p50_ratio_1m_to_1k": round(first_ratio, 2), "met": first_ratio <= 2}
+        first, deep, filtered = (growth[k]["p50_ms"] for k in ("first_page_1m", "deep_page_1m", "filter_1m"))
+        print(
+            f"\n1M items: first page p50 {first:.2f} ms ({first_ratio:.2f} x the 1k p50), page 10000 p50 "
+            f"{deep:.2f} ms, name filter p50 {filtered:.2f} ms; loaded in {results['growth_load_seconds']} s"
+        )
+    results["checks"] = checks
+    missed = [name for name, check in checks.items() if not check["met"]]
+    print(f"\ntargets missed: {', '.join(missed)}" if missed else "\nall targets met")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
