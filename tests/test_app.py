@@ -124,8 +124,8 @@ def test_config_class_maps_app_env(name, expected):
     [
         ({"ACCESS_TOKEN_MINUTES": "15"}, {"ACCESS_TOKEN_MINUTES": 15}),
         ({"LOG_LEVEL": "DEBUG"}, {"LOG_LEVEL": "DEBUG"}),
-        ({"JSON_SORT_KEYS": "yes"}, {"JSON_SORT_KEYS": True}),
-        ({"JSON_SORT_KEYS": "off"}, {"JSON_SORT_KEYS": False}),
+        ({"SCHEDULER_ENABLED": "yes"}, {"SCHEDULER_ENABLED": True}),
+        ({"SCHEDULER_ENABLED": "off"}, {"SCHEDULER_ENABLED": False}),
         ({"SCHEDULER_ENABLED": "false"}, {"SCHEDULER_ENABLED": False}),
         ({"DATABASE_URL": "sqlite:///x.db"}, {"SQLALCHEMY_DATABASE_URI": "sqlite:///x.db"}),
         ({"NOT_A_SETTING": "1"}, {}),
@@ -144,7 +144,7 @@ def test_environment_overrides_coerce_to_the_setting_type(monkeypatch, env, expe
     [
         ("MAX_SESSIONS_PER_USER", "two", "MAX_SESSIONS_PER_USER must be an integer, not 'two'"),
         ("PAGE_LIMIT_MAX", "1.5", "PAGE_LIMIT_MAX must be an integer, not '1.5'"),
-        ("JSON_SORT_KEYS", "maybe", "JSON_SORT_KEYS must be a boolean, not 'maybe'"),
+        ("SCHEDULER_ENABLED", "maybe", "SCHEDULER_ENABLED must be a boolean, not 'maybe'"),
     ],
 )
 def test_malformed_environment_value_refuses_to_start(monkeypatch, name, value, message):

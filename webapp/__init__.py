@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
@@ -25,6 +26,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     config = dict(config or {})
     app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app.session_interface = NoCookieSessions()
+    # Fields in the order the schemas declare them (id first), and no sorting work per response.
+    app.json.sort_keys = False
     settings = config_class(config.get("APP_ENV"))
     app.config.from_object(settings)
     app.config.from_pyfile("config.py", silent=True)
@@ -78,6 +82,16 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", sqlite_pragmas)
+
+
+class NoCookieSessions(SessionInterface):
+    """Bearer tokens only: no request reads or signs a cookie session."""
+
+    def open_session(self, app: Flask, request):
+        return None  # Flask then uses its cheap null session
+
+    def save_session(self, app: Flask, session, response) -> None:
+        return None
 
 
 class StaticFileConverter(PathConverter):

@@ -74,8 +74,6 @@ class Config:
         }
     }
 
-    JSON_SORT_KEYS = False
-
 
 class DevelopmentConfig(Config):
     """`make run` on a laptop: embedded SQLite and the documented admin/admin account."""

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from pymysql import converters as pymysql_converters
+from pymysql.constants import FIELD_TYPE
 from sqlalchemy import Connection, DateTime, MetaData, TypeDecorator
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -56,6 +58,22 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def _parse_datetime(value: str) -> datetime | str:
+    """DATETIME text to datetime with CPython's C parser; PyMySQL's own, in pure Python, is
+    the largest cost of reading a page of rows. Odd values (zero dates) keep its behaviour."""
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return pymysql_converters.convert_datetime(value)
+
+
+PYMYSQL_CONVERSIONS = {
+    **pymysql_converters.conversions,
+    FIELD_TYPE.DATETIME: _parse_datetime,
+    FIELD_TYPE.TIMESTAMP: _parse_datetime,
+}
+
+
 def engine_options(url: str, connect_timeout: int) -> dict:
     """Pool and driver settings for the database behind ``url``."""
     if url.startswith("sqlite"):
@@ -65,12 +83,17 @@ def engine_options(url: str, connect_timeout: int) -> dict:
         return {
             "pool_pre_ping": True,  # a connection the server dropped is replaced, not used
             "pool_recycle": 280,
+            # Every connection comes back with its transaction already rolled back (the
+            # session closes it first), so the pool's own reset would only repeat the ROLLBACK:
+            # a wasted round trip per request.
+            "pool_reset_on_return": None,
             # Each statement sees what other transactions committed before it (as on
             # PostgreSQL); the session cap and token rotation rely on that.
             "isolation_level": "READ COMMITTED",
             "connect_args": {
                 "charset": "utf8mb4",
                 "connect_timeout": connect_timeout,
+                "conv": PYMYSQL_CONVERSIONS,
             },
         }
     return {"pool_pre_ping": True}

@@ -12,7 +12,8 @@ from webapp.database import Base
 from webapp.metrics import Metrics
 from webapp.openapi import Api
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay loaded after commit: a request that commits and then answers needs no reload.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate(render_as_batch=True, compare_type=True)
 api = Api()
 scheduler = APScheduler()

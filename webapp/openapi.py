@@ -94,6 +94,10 @@ class Blueprint(flask_smorest.Blueprint):
         if version_gated:
             self._prepare_doc_cbks.append(self._document_version_gate)
 
+    def arguments(self, schema, **kwargs: Any):
+        # An instance, made once: given a class, webargs would build a schema per request.
+        return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
+
     @staticmethod
     def _document_body_errors(doc: dict, doc_info: dict, **kwargs: Any) -> dict:
         if "requestBody" in doc:

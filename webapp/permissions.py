@@ -17,15 +17,15 @@ def _unauthorized(message: str):
 
 
 def authenticate() -> None:
-    """Put the caller's session and account on ``g``, or answer 401."""
+    """Put the caller (account and session) on ``g.current_user``, or answer 401."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     credentials = credentials.strip()
     if scheme.lower() != "bearer" or not credentials:
         _unauthorized("Not authenticated")
-    found = Token.authenticate(credentials)
-    if found is None:
+    caller = Token.authenticate(credentials)
+    if caller is None:
         _unauthorized("Invalid or expired token")
-    g.current_token, g.current_user = found
+    g.current_user = caller
 
 
 def login_required(view):

@@ -8,6 +8,7 @@ from flask_smorest import abort
 from webapp import ratelimit
 from webapp.auth.schemas import LoginSchema, RefreshSchema, TokenSchema
 from webapp.extensions import db
+from webapp.headers import no_store
 from webapp.metrics import LOGINS, REFRESHES
 from webapp.models import Token, User
 from webapp.openapi import Blueprint, MessageSchema
@@ -16,6 +17,7 @@ from webapp.security import needs_rehash, verify_password
 from webapp.users.schemas import UserSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sessions and tokens")
+blp.after_request(no_store)
 
 
 def _token_pair(token: Token) -> dict:
@@ -91,7 +93,7 @@ def refresh(data):
 @blp.response(200, UserSchema)
 def me():
     """Get my account"""
-    return g.current_user
+    return db.session.get(User, g.current_user.id)
 
 
 @blp.route("/logout", methods=["POST"])
@@ -102,6 +104,6 @@ def logout():
 
     Ends the session of the access token used for this request.
     """
-    db.session.delete(g.current_token)
+    Token.end(g.current_user.session_id)
     db.session.commit()
     return {"detail": "Logged out"}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import g
 from flask.views import MethodView
-from sqlalchemy import select
+from flask_smorest import abort
 
 from webapp.extensions import db
 from webapp.items.schemas import ItemPageSchema, ItemQueryArgsSchema, ItemSchema, ItemUpdateSchema
-from webapp.models import Item, RowCount
+from webapp.models import Item
 from webapp.openapi import Blueprint, MessageSchema
-from webapp.pagination import paginate
+from webapp.pagination import Listing, paginate
 from webapp.permissions import get_owned_or_404, login_required
 
 blp = Blueprint("items", __name__, url_prefix="/items", description="Items, owned by users")
@@ -26,15 +26,15 @@ class Items(MethodView):
 
         Filters match a case-insensitive substring; pages start at 1.
         """
-        query = select(Item).order_by(Item.id)
-        if "name" in args:
-            query = query.where(Item.name.icontains(args["name"], autoescape=True))
-        if "description" in args:
-            query = query.where(Item.description.icontains(args["description"], autoescape=True))
-        # Unfiltered, the total comes from the kept count instead of a scan of the table.
-        filtered = "name" in args or "description" in args
-        total = None if filtered else RowCount.total(Item.__tablename__)
-        return paginate(query, key="items", page=args["page"], limit=args["limit"], total=total)
+        listing = Item.LISTING
+        if "name" in args or "description" in args:
+            query = Item.listing()
+            if "name" in args:
+                query = query.where(Item.name.icontains(args["name"], autoescape=True))
+            if "description" in args:
+                query = query.where(Item.description.icontains(args["description"], autoescape=True))
+            listing = Listing.of(query)
+        return paginate(listing, key="items", page=args["page"], limit=args["limit"])
 
     @login_required
     @blp.arguments(ItemSchema)
@@ -58,7 +58,7 @@ class ItemsById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, item_id):
         """Get an item"""
-        return db.get_or_404(Item, item_id, description="Item not found")
+        return Item.read(item_id) or abort(404, message="Item not found")
 
     @login_required
     @blp.arguments(ItemUpdateSchema)

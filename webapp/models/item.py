@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
-from sqlalchemy import ForeignKey, String, event
+from sqlalchemy import ForeignKey, RowMapping, String, bindparam, event, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
 from webapp.extensions import db
 from webapp.models.row_count import RowCount
+from webapp.pagination import Listing
 
 
 class Item(db.Model):
@@ -19,6 +21,7 @@ class Item(db.Model):
     __table_args__ = MYSQL_TABLE_ARGS
 
     NAME_LENGTH = 100
+    LISTING: ClassVar[Listing]  # every item, by id (set below, once the class exists)
     DESCRIPTION_LENGTH = 1000
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -28,8 +31,23 @@ class Item(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
+    @classmethod
+    def read(cls, item_id: int) -> RowMapping | None:
+        """The item's fields, read through Core (no ORM object to build: the hottest read)."""
+        return db.session.connection().execute(_ITEM_BY_ID, {"id": item_id}).mappings().first()
+
+    @classmethod
+    def listing(cls):
+        """A select of every field, for pages of items (Core rows, see ``read``)."""
+        return select(cls.__table__).order_by(cls.id)
+
     def is_owned_by(self, user) -> bool:
         return self.user_id == user.id
+
+
+# Built once (read on every item request; every unfiltered list).
+_ITEM_BY_ID = select(Item.__table__).where(Item.__table__.c.id == bindparam("id"))
+Item.LISTING = Listing.of(Item.listing(), kept_total=RowCount.total(Item.__tablename__))
 
 
 # The count of items moves with every insert and delete, in the same transaction.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from sqlalchemy import BigInteger, Connection, SmallInteger, String, delete, func, select
+from sqlalchemy import BigInteger, Connection, ScalarSelect, SmallInteger, String, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, add_to_counters
@@ -40,5 +40,6 @@ class RowCount(db.Model):
         db.session.add_all(cls(name=name, shard=0, rows=rows) for name, rows in counts.items())
 
     @classmethod
-    def total(cls, name: str) -> int:
-        return db.session.scalar(select(func.coalesce(func.sum(cls.rows), 0)).where(cls.name == name))
+    def total(cls, name: str) -> ScalarSelect:
+        """The count of ``name`` as an SQL expression, to read along with a page of rows."""
+        return select(func.coalesce(func.sum(cls.rows), 0)).where(cls.name == name).scalar_subquery()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import ForeignKey, String, delete, select, update
+from sqlalchemy import ForeignKey, String, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
 from webapp.extensions import db
+from webapp.models.role import Role
 from webapp.models.user import User
 from webapp.security import new_token, token_digest
 
@@ -69,17 +71,21 @@ class Token(db.Model):
         return token
 
     @classmethod
-    def authenticate(cls, access_token: str) -> tuple[Token, User] | None:
-        """The live session and active user an access token belongs to, in one query."""
-        row = db.session.execute(
-            select(cls, User).join(User).where(cls.access_hash == token_digest(access_token))
-        ).first()
-        if row is None:
+    def authenticate(cls, access_token: str) -> Caller | None:
+        """Who holds this access token, if its session is live and its account active."""
+        row = (
+            db.session.connection()
+            .execute(_CALLER_BY_ACCESS_HASH, {"digest": token_digest(access_token)})
+            .first()
+        )
+        if row is None or row.access_expires_at <= utcnow() or not row.activated:
             return None
-        token, user = row
-        if token.access_expires_at <= utcnow() or not user.activated:
-            return None
-        return token, user
+        return Caller(id=row.user_id, role_id=row.role_id, session_id=row.session_id)
+
+    @classmethod
+    def end(cls, session_id: int) -> None:
+        """End one session (log out)."""
+        db.session.execute(delete(cls).where(cls.id == session_id))
 
     @classmethod
     def rotate(cls, refresh_token: str) -> tuple[Token | None, str]:
@@ -139,3 +145,32 @@ class RetiredRefreshToken(db.Model):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The account behind a request's access token, as permissions see it."""
+
+    id: int
+    role_id: int
+    session_id: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role_id == Role.ADMIN
+
+
+# Built once, and read through Core with just the columns permissions need: this runs on
+# every authenticated request, where building the statement, loading ORM objects and the
+# driver parsing each column's description would cost more than the query itself.
+_CALLER_BY_ACCESS_HASH = (
+    select(
+        Token.id.label("session_id"),
+        Token.access_expires_at,
+        User.id.label("user_id"),
+        User.role_id,
+        User.activated,
+    )
+    .join(User)
+    .where(Token.access_hash == bindparam("digest"))
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, String, event, inspect, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,6 +12,7 @@ from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
 from webapp.extensions import db
 from webapp.models.role import Role
 from webapp.models.row_count import RowCount
+from webapp.pagination import Listing
 from webapp.security import hash_password, verify_password
 
 
@@ -19,6 +21,7 @@ class User(db.Model):
 
     __tablename__ = "users"
     USERNAME_LENGTH = 64
+    LISTINGS: ClassVar[dict[bool, Listing]]  # public fields by activated (set below)
     __table_args__ = MYSQL_TABLE_ARGS
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,6 +41,16 @@ class User(db.Model):
 
     def check_password(self, password: str) -> bool:
         return verify_password(password, self.password_hash)
+
+    @classmethod
+    def public(cls):
+        """A select of the public fields, for reads that answer them (Core rows, no hash read)."""
+        return select(cls.id, cls.username, cls.role_id, cls.activated, cls.created_at, cls.updated_at)
+
+    @classmethod
+    def listing(cls, activated: bool):
+        """A select of the public fields of active (or deactivated) accounts, by id."""
+        return cls.public().where(cls.activated == activated).order_by(cls.id)
 
     @classmethod
     def find(cls, username: str, *, for_update: bool = False) -> User | None:
@@ -77,3 +90,10 @@ def _count_activation(mapper, connection, user: User) -> None:
     if inspect(user).attrs.activated.history.has_changes():
         RowCount.add(connection, count_name(user.activated), 1)
         RowCount.add(connection, count_name(not user.activated), -1)
+
+
+# Built once (read on every unfiltered list of users).
+User.LISTINGS = {
+    activated: Listing.of(User.listing(activated), kept_total=RowCount.total(count_name(activated)))
+    for activated in (True, False)
+}

@@ -5,13 +5,11 @@ from __future__ import annotations
 from flask import g
 from flask.views import MethodView
 from flask_smorest import abort
-from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Role, RowCount, Token, User
-from webapp.models.user import count_name
+from webapp.models import Role, Token, User
 from webapp.openapi import Blueprint, MessageSchema
-from webapp.pagination import paginate
+from webapp.pagination import Listing, paginate
 from webapp.permissions import admin_required, get_owned_or_404, login_required
 from webapp.security import generate_password
 from webapp.users.schemas import (
@@ -34,11 +32,13 @@ class Users(MethodView):
 
         Active accounts unless ``activated=false``; ``username`` matches a case-insensitive substring.
         """
-        query = select(User).where(User.activated == args["activated"]).order_by(User.id)
+        listing = User.LISTINGS[args["activated"]]
         if "username" in args:
-            query = query.where(User.username.icontains(args["username"], autoescape=True))
-        total = None if "username" in args else RowCount.total(count_name(args["activated"]))
-        return paginate(query, key="users", page=args["page"], limit=args["limit"], total=total)
+            query = User.listing(args["activated"]).where(
+                User.username.icontains(args["username"], autoescape=True)
+            )
+            listing = Listing.of(query)
+        return paginate(listing, key="users", page=args["page"], limit=args["limit"])
 
     @admin_required
     @blp.arguments(UserSchema)
@@ -67,8 +67,8 @@ class UsersById(MethodView):
 
         Deactivated accounts are not found.
         """
-        user = db.session.get(User, user_id)
-        if user is None or not user.activated:
+        user = db.session.connection().execute(User.public().where(User.id == user_id)).mappings().first()
+        if user is None or not user["activated"]:
             abort(404, message="User not found")
         return user
 
@@ -94,7 +94,7 @@ class UsersById(MethodView):
             abort(403, message="Only an admin can activate or deactivate an account")
         if "password" in data:
             user.set_password(data.pop("password"))
-            keep = g.current_token.id if user.id == caller.id else None
+            keep = caller.session_id if user.id == caller.id else None
             Token.revoke_all(user.id, keep=keep)
         if data.get("activated") is False:
             Token.revoke_all(user.id)
