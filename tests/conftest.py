@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import delete
 
 from tests.factories import login, make_user
 from webapp import create_app
+from webapp.cache import clear_caches
 from webapp.extensions import db
 from webapp.models import Role, Version
 
@@ -56,8 +58,33 @@ def app_config() -> dict:
     return {}
 
 
+@pytest.fixture(scope="session")
+def shared_apps(migrated_database):
+    """One app per distinct config, built once and reused (building one costs ~50 ms)."""
+    apps: dict[str, Flask] = {}
+    yield apps
+    for app in apps.values():
+        with app.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture
-def app(migrated_database, app_config):
+def app(shared_apps, migrated_database, app_config):
+    """The app for this test's config, on a freshly emptied database, with cold caches."""
+    key = repr(sorted(app_config.items()))
+    if key not in shared_apps:
+        shared_apps[key] = make_app(migrated_database, **app_config)
+    app = shared_apps[key]
+    with app.app_context():
+        clear_caches()
+        reset_database()
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def fresh_app(migrated_database, app_config):
+    """An app of its own, for a test that adds routes or counts metrics from zero."""
     app = make_app(migrated_database, **app_config)
     with app.app_context():
         reset_database()

@@ -21,8 +21,8 @@ PLAIN_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 
 
 @pytest.fixture
-def app(app):
-    """The app plus test-only views that fail the way a faulty view would (added before any request)."""
+def app(fresh_app):
+    """A fresh app plus test-only views that fail the way a faulty view would (added before any request)."""
 
     def explode():
         raise RuntimeError("secret-sql SELECT password")
@@ -39,16 +39,16 @@ def app(app):
         db.session.commit()
         return jsonify(created=True)
 
-    app.add_url_rule("/test-only/explode", view_func=explode)
-    app.add_url_rule("/test-only/copy/<int:item_id>", view_func=copy_item, methods=["POST"])
-    app.add_url_rule(
+    fresh_app.add_url_rule("/test-only/explode", view_func=explode)
+    fresh_app.add_url_rule("/test-only/copy/<int:item_id>", view_func=copy_item, methods=["POST"])
+    fresh_app.add_url_rule(
         "/test-only/signed-in/copy/<int:item_id>",
         endpoint="signed_in_copy",
         view_func=login_required(copy_item),
         methods=["POST"],
     )
-    app.add_url_rule("/test-only/orphan", view_func=orphan_item, methods=["POST"])
-    return app
+    fresh_app.add_url_rule("/test-only/orphan", view_func=orphan_item, methods=["POST"])
+    return fresh_app
 
 
 @pytest.fixture

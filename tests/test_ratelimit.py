@@ -423,6 +423,7 @@ def gunicorn(app, migrated_database, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("app_config", [{"BCRYPT_ROUNDS": 10}])  # alice's own hash is slow too
 def test_account_limit_holds_across_gunicorn_workers(gunicorn):
     """Waves of concurrent wrong passwords, one request per worker (bcrypt at cost 10 keeps
     each worker busy, so every wave spreads over the workers). Counted per worker, the
