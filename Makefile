@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 
 PORT ?= 8080
 
-.PHONY: run test lint format e2e security bench clean
+.PHONY: run test lint format e2e security chaos bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ e2e: $(VENV)/.dev
 security: $(VENV)/.dev
 	$(BIN)/bandit -q -r webapp wsgi.py docker/gunicorn.conf.py migrations --severity-level medium
 	$(BIN)/pytest tests/fuzz -v -s -p no:cacheprovider
+
+## chaos: faults injected for real on loopback: database outage, races, several instances,
+## graceful restarts, a 5-minute soak (MariaDB, gunicorn, nginx)
+chaos: $(VENV)/.dev
+	$(BIN)/pytest tests/chaos -v -s -p no:cacheprovider
 
 ## bench: the API against its floors, one sync worker on MariaDB, wrk on the other core
 ## (BENCH_ARGS=--profile adds a py-spy profile, --skip-growth skips the 1M-item phase)

@@ -71,7 +71,11 @@ def _init_extensions(app: Flask) -> None:
     from webapp.extensions import api, db, metrics, migrate, scheduler
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        **engine_options(app.config["SQLALCHEMY_DATABASE_URI"], app.config["DATABASE_CONNECT_TIMEOUT"]),
+        **engine_options(
+            app.config["SQLALCHEMY_DATABASE_URI"],
+            app.config["DATABASE_CONNECT_TIMEOUT"],
+            app.config["DATABASE_QUERY_TIMEOUT"],
+        ),
         **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
     }
     db.init_app(app)

@@ -21,7 +21,11 @@ class Config:
 
     # Set with DATABASE_URL. A relative SQLite path lives in the instance folder.
     SQLALCHEMY_DATABASE_URI = "sqlite:///webapp.db"
-    DATABASE_CONNECT_TIMEOUT = 5
+    # Seconds before a database that does not answer is a 503 (connecting / reading or writing).
+    DATABASE_CONNECT_TIMEOUT = 2
+    DATABASE_QUERY_TIMEOUT = 10
+    # The Retry-After sent with a 503 while the database is unavailable.
+    DATABASE_RETRY_AFTER = 5
 
     # Brute-force limits: failed logins (and docs logins, and refreshes) per account and per
     # client address within a sliding window; beyond them, 429 with Retry-After.

@@ -74,7 +74,7 @@ PYMYSQL_CONVERSIONS = {
 }
 
 
-def engine_options(url: str, connect_timeout: int) -> dict:
+def engine_options(url: str, connect_timeout: int, query_timeout: int = 10) -> dict:
     """Pool and driver settings for the database behind ``url``."""
     if url.startswith("sqlite"):
         # Workers are separate processes: wait for the write lock instead of failing.
@@ -93,6 +93,8 @@ def engine_options(url: str, connect_timeout: int) -> dict:
             "connect_args": {
                 "charset": "utf8mb4",
                 "connect_timeout": connect_timeout,
+                "read_timeout": query_timeout,
+                "write_timeout": query_timeout,
                 "conv": PYMYSQL_CONVERSIONS,
             },
         }

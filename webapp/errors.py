@@ -10,7 +10,8 @@ from typing import Any
 
 from flask import Flask, current_app, g, json
 from marshmallow import Schema, fields
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from webapp.logs import describe_exception
@@ -118,6 +119,20 @@ def handle_integrity_error(error: IntegrityError):
     return problem(409, "The request conflicts with the current state of the data.")
 
 
+def handle_database_unavailable(error: Exception):
+    """The database is down, unreachable or timing out: 503, and a hint when to retry.
+
+    The pool's pre-ping replaces connections the server dropped, so once the database is
+    back the next requests succeed without a restart.
+    """
+    current_app.extensions["sqlalchemy"].session.rollback()
+    logger.error("database unavailable: %s", type(error).__name__)
+    retry_after = str(current_app.config["DATABASE_RETRY_AFTER"])
+    return problem(
+        503, "The database is unavailable; try again shortly.", headers=[("Retry-After", retry_after)]
+    )
+
+
 def handle_unexpected_error(error: Exception):
     """Anything else: a bare 500, and a log line that locates the fault without leaking data."""
     # Named and located only: the message or traceback may quote SQL parameters.
@@ -129,4 +144,7 @@ def init_app(app: Flask) -> None:
     """Register the renderer for every error the app can raise."""
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(IntegrityError, handle_integrity_error)
+    # Connection lost or refused, timeouts, lock waits: DBAPI OperationalError and friends.
+    for error in (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError):
+        app.register_error_handler(error, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)

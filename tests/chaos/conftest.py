@@ -1,0 +1,51 @@
+"""Shared pieces of the fault tests (`make chaos`): a throwaway MariaDB database per module
+and the environment of a production-like gunicorn on loopback."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.processes import ROOT, mariadb_root
+
+
+@pytest.fixture(scope="module")
+def database(request) -> str:
+    """A new, empty MariaDB database for this module (dropped afterwards); its URL."""
+    name = f"webapp_chaos_{os.getpid()}_{request.module.__name__.rsplit('.', 1)[-1]}"
+    with mariadb_root() as connection:
+        connection.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    yield f"mysql+pymysql://root@127.0.0.1/{name}"
+    with mariadb_root() as connection:
+        connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def server_env(database_url: str, tmp: Path, **overrides: str) -> dict[str, str]:
+    """Environment for docker/entrypoint.sh (migrate, seed, gunicorn) in production mode.
+
+    bcrypt is cheap and brute-force limits are out of reach so faults, not logins, are
+    what these tests measure; every other setting is production's.
+    """
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "FLASK_APP": "wsgi",
+        "APP_ENV": "production",
+        "SECRET_KEY": uuid.uuid4().hex,
+        "PASSWORD_PEPPER": "chaos-pepper",
+        "ADMIN_PASSWORD": "chaos-admin-password",
+        "BCRYPT_ROUNDS": "4",
+        "MAX_FAILURES_PER_ACCOUNT": "1000000",
+        "MAX_FAILURES_PER_ADDRESS": "1000000",
+        "DATABASE_URL": database_url,
+        "HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": "3",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp / f"metrics-{uuid.uuid4().hex[:6]}"),
+        "LOG_FORMAT": "json",
+    }
+    env.pop("TEST_DATABASE_URL", None)
+    env.update(overrides)
+    return env
