@@ -5,11 +5,14 @@ workers on the current code. Metrics: each worker writes to PROMETHEUS_MULTIPROC
 the master serves their sum on METRICS_PORT.
 """
 
+import errno
 import os
 import shutil
 import tempfile
+import time
 
 from gunicorn.glogging import Logger
+from gunicorn.workers.sync import SyncWorker
 
 from webapp.logs import formatter_class
 
@@ -26,7 +29,28 @@ bind = [f"{host}:{port}"]
 # WEB_CONCURRENCY is the gunicorn convention for the worker count.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-worker_class = "gthread" if threads > 1 else "sync"
+
+
+class DrainingSyncWorker(SyncWorker):
+    """The sync worker, plus: on a graceful stop (SIGTERM, a HUP reload, max_requests) it
+    first serves the connections already queued on the socket, so a request sent just
+    before the signal is answered instead of reset when the last worker closes the socket."""
+
+    def run(self):
+        super().run()
+        # Bounded: under steady load the queue refills, and the stop must not wait on it.
+        deadline = time.monotonic() + min(5, self.cfg.graceful_timeout / 2)
+        for listener in self.sockets:
+            while time.monotonic() < deadline:
+                try:
+                    self.accept(listener)  # the socket is non-blocking: EAGAIN once empty
+                except OSError as error:
+                    if error.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNABORTED):
+                        break
+                    raise
+
+
+worker_class = "gthread" if threads > 1 else DrainingSyncWorker
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM, in-flight requests get this long to finish before workers are killed.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))

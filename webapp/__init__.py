@@ -49,13 +49,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def check_deployment(app: Flask) -> None:
     """Refuse to serve in production while an active admin still has the development
     password (gunicorn runs this in each worker before it takes requests)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from webapp.config import DevelopmentConfig
     from webapp.models import User
 
     if app.config["APP_ENV"] != "production":
         return
     with app.app_context():
-        weak = User.active_admins_with_password(DevelopmentConfig.ADMIN_PASSWORD)
+        try:
+            weak = User.active_admins_with_password(DevelopmentConfig.ADMIN_PASSWORD)
+        except SQLAlchemyError as error:
+            # A worker replaced during a database outage must still boot (and answer 503);
+            # the next worker to boot with the database up runs the check.
+            app.logger.warning("deployment check skipped, database unavailable: %s", type(error).__name__)
+            return
     if weak:
         names = ", ".join(repr(user.username) for user in weak)
         raise RuntimeError(
