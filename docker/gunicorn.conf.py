@@ -26,6 +26,8 @@ metrics_dir = os.environ.setdefault(
 )
 
 bind = [f"{host}:{port}"]
+# gunicornc's control socket, one per port: several instances on one host keep their own.
+control_socket = os.path.join(tempfile.gettempdir(), f"gunicorn-{port}.ctl")
 # WEB_CONCURRENCY is the gunicorn convention for the worker count.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
