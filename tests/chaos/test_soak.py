@@ -1,0 +1,401 @@
+"""A soak: the deployment (gunicorn with three workers behind nginx, on MariaDB) under a
+steady mixed load at about 70 % of its measured capacity for SOAK_SECONDS (default 300),
+with logins and refreshes beside it. Over the run: no answer other than 2xx, a steady
+tail latency, no growth of the workers' memory, no growth of database connections, and
+the rate asked for actually served.
+
+The load is wrk with a Lua script: mostly reads (an item by id, the first page of items,
+the roles), some writes (new items, description changes). First a closed-loop run
+measures capacity; then five consecutive paced runs ("minutes" of SOAK_SECONDS / 5 each),
+so every minute has its own rate and percentiles, with memory and connections sampled
+after each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.conftest import server_env
+from tests.processes import Stack, free_port, mariadb_root, start_api, start_nginx
+
+pytestmark = pytest.mark.slow
+
+SOAK_SECONDS = int(os.environ.get("SOAK_SECONDS", "300"))
+MINUTES = 5
+CONNECTIONS = 16
+CAPACITY_SECONDS = 5
+WARMUP_SECONDS = 2
+LOAD_SHARE = 0.70
+ITEMS = 200
+LOGIN_EVERY = 2.0
+
+# Assertions.
+P99_GROWTH_MAX = 2.0  # last minute's p99 over the first minute's
+RSS_GROWTH_MAX = 0.10  # workers' memory, end over minute one
+CONNECTION_SPREAD_MAX = 3  # max - min of the database connections across the samples
+RATE_TOLERANCE = 0.25  # achieved rate within this share of the target
+
+# The mix, in percent of requests: 80 % reads, 20 % writes. With SOAK_RPS set, requests are
+# paced on one shared schedule of a request every 1000 / SOAK_RPS ms: each connection waits
+# in delay() for the next free slot, so each of the CONNECTIONS connections sends on average
+# one request every CONNECTIONS * 1000 / SOAK_RPS ms, its own answer's time included (a bare
+# fixed delay would add every answer's latency and fall short of the rate). The schedule
+# never catches up after a stall: a slow server shows as a lower achieved rate.
+WRK_SCRIPT = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } soak_timespec;
+int clock_gettime(int clock_id, soak_timespec *tp);
+]]
+local timespec = ffi.new("soak_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, timespec)  -- CLOCK_MONOTONIC
+  return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1000000
+end
+
+math.randomseed(os.time())
+local run = os.getenv("SOAK_RUN")
+local ids = {}
+for id in string.gmatch(os.getenv("SOAK_ITEM_IDS"), "%d+") do ids[#ids + 1] = id end
+local json_headers = {
+  ["Authorization"] = os.getenv("SOAK_AUTHORIZATION"),
+  ["Content-Type"] = "application/json",
+}
+local counter = 0
+statuses = {}
+
+local rate = tonumber(os.getenv("SOAK_RPS") or "")
+if rate then
+  local interval = 1000 / rate
+  local next_slot = nil
+  function delay()
+    local now = now_ms()
+    if next_slot == nil or next_slot < now then next_slot = now end
+    local wait = next_slot - now
+    next_slot = next_slot + interval
+    return math.floor(wait + 0.5)
+  end
+end
+
+local function copy(headers)
+  local result = {}
+  for name, value in pairs(headers) do result[name] = value end
+  return result
+end
+
+function request()
+  local pick = math.random(100)
+  local headers = copy(json_headers)
+  if pick <= 45 then
+    return wrk.format("GET", "/items/" .. ids[math.random(#ids)], headers)
+  elseif pick <= 65 then
+    return wrk.format("GET", "/items?page=1&limit=20", headers)
+  elseif pick <= 80 then
+    headers["X-Version"] = "1.0"
+    headers["Authorization"] = nil
+    return wrk.format("GET", "/roles", headers)
+  elseif pick <= 92 then
+    counter = counter + 1
+    local body = string.format('{"name": "soak %s %d", "description": "made by the soak"}', run, counter)
+    return wrk.format("POST", "/items", headers, body)
+  else
+    counter = counter + 1
+    local body = string.format('{"description": "patched %s %d"}', run, counter)
+    return wrk.format("PATCH", "/items/" .. ids[math.random(#ids)], headers, body)
+  end
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+local threads = {}
+function setup(thread)
+  threads[#threads + 1] = thread
+end
+
+function done(summary, latency, requests)
+  local counted = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      counted[tostring(status)] = (counted[tostring(status)] or 0) + count
+    end
+  end
+  local parts = {}
+  for status, count in pairs(counted) do parts[#parts + 1] = string.format('"%s": %d', status, count) end
+  io.write(string.format(
+    'SOAK_RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "max_us": %d, '
+      .. '"connect": %d, "read": %d, "write": %d, "timeout": %d, "statuses": {%s}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
+    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
+    table.concat(parts, ", ")))
+end
+"""
+
+
+def call(method: str, url: str, body=None, headers=None) -> tuple[int, dict]:
+    """One JSON request: its status and body (errors included, not raised)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def ok(method: str, url: str, body=None, headers=None, expect: int = 200) -> dict:
+    status, answer = call(method, url, body, headers)
+    assert status == expect, f"{method} {url}: {status} {answer}"
+    return answer
+
+
+def wrk(url: str, seconds: int, script: Path, env: dict[str, str]) -> dict:
+    """One wrk run: its figures from the script's done() (rate, p50/p99 in ms, non-2xx)."""
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+    found = re.search(r"^SOAK_RESULT (.*)$", output, re.MULTILINE)
+    assert found, f"unexpected wrk output:\n{output}"
+    result = json.loads(found.group(1))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["p50_ms"], result["p99_ms"] = result["p50_us"] / 1000, result["p99_us"] / 1000
+    result["non_2xx"] = sum(n for status, n in result["statuses"].items() if not 200 <= int(status) < 300)
+    result["socket_errors"] = sum(result[kind] for kind in ("connect", "read", "write", "timeout"))
+    return result
+
+
+def worker_rss(master: int) -> dict[int, int]:
+    """Resident memory (kB) of each gunicorn worker: the master's children."""
+    children = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True, check=False)
+    rss = {}
+    for pid in map(int, children.stdout.split()):
+        if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            status = Path(f"/proc/{pid}/status").read_text()
+            rss[pid] = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+    return rss
+
+
+def database_connections(database: str) -> tuple[int, int]:
+    """MariaDB's Threads_connected (server-wide) and the connections to ``database`` alone."""
+    with mariadb_root() as connection:
+        cursor = connection.cursor()
+        cursor.execute("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+        threads = int(cursor.fetchone()[1])
+        cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s", (database,))
+        return threads, int(cursor.fetchone()[0])
+
+
+class LoginLoop(threading.Thread):
+    """A login and a refresh of one account every LOGIN_EVERY seconds until stopped (or a
+    bounded number of rounds): every answer must be 200."""
+
+    def __init__(self, base: str, username: str, password: str, rounds: int) -> None:
+        super().__init__(daemon=True)
+        self.base, self.username, self.password, self.rounds = base, username, password, rounds
+        self.stopped = threading.Event()
+        self.done = 0
+        self.failures: list[str] = []
+        self.slowest = 0.0
+
+    def run(self) -> None:
+        for _ in range(self.rounds):
+            if self.stopped.wait(LOGIN_EVERY):
+                return
+            started = time.monotonic()
+            try:
+                status, body = call(
+                    "POST", f"{self.base}/auth/token", {"username": self.username, "password": self.password}
+                )
+                if status != 200:
+                    self.failures.append(f"login {status}: {body}")
+                    continue
+                status, body = call(
+                    "POST", f"{self.base}/auth/refresh", {"refresh_token": body["refresh_token"]}
+                )
+                if status != 200:
+                    self.failures.append(f"refresh {status}: {body}")
+                    continue
+            except OSError as error:
+                self.failures.append(f"{type(error).__name__}: {error}")
+                continue
+            self.slowest = max(self.slowest, time.monotonic() - started)
+            self.done += 1
+
+
+def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path):
+    minute_seconds = max(1, SOAK_SECONDS // MINUTES)
+    api_port, metrics_port, public_port = free_port(), free_port(), free_port()
+    stack = Stack(
+        tmp=tmp_path,
+        database=database.rsplit("/", 1)[1],
+        database_url=database,
+        api=f"http://127.0.0.1:{api_port}",
+        metrics=f"http://127.0.0.1:{metrics_port}",
+        public=f"http://127.0.0.1:{public_port}",
+    )
+    env = server_env(
+        database, tmp_path, PORT=str(api_port), METRICS_PORT=str(metrics_port), TRUSTED_PROXIES="1"
+    )
+    script = tmp_path / "soak.lua"
+    script.write_text(WRK_SCRIPT)
+    started = time.monotonic()
+    logins = None
+    try:
+        start_api(stack, env)
+        start_nginx(stack, api_port, public_port, prometheus_port=free_port())
+        base = stack.public
+
+        # Accounts and data: a user for wrk, another for the login loop (each login ends the
+        # account's oldest session beyond two, which must not be wrk's), and ITEMS items.
+        admin = ok("POST", f"{base}/auth/token", {"username": "admin", "password": env["ADMIN_PASSWORD"]})
+        admin_auth = {"Authorization": f"Bearer {admin['access_token']}"}
+        loader = ok("POST", f"{base}/users", {"username": "soak", "role_id": 2}, admin_auth, expect=201)
+        looper = ok("POST", f"{base}/users", {"username": "soak-login", "role_id": 2}, admin_auth, expect=201)
+        token = ok("POST", f"{base}/auth/token", {"username": "soak", "password": loader["password"]})
+        authorization = f"Bearer {token['access_token']}"
+        ids = [
+            ok(
+                "POST",
+                f"{base}/items",
+                {"name": f"soak item {n}", "description": "prepared"},
+                {"Authorization": authorization},
+                expect=201,
+            )["id"]
+            for n in range(ITEMS)
+        ]
+        load_env = {"SOAK_AUTHORIZATION": authorization, "SOAK_ITEM_IDS": ",".join(map(str, ids))}
+        master = stack.processes["gunicorn"].pid
+
+        # Capacity: the same mix, closed loop, after a warm-up.
+        wrk(base, WARMUP_SECONDS, script, {**load_env, "SOAK_RUN": f"warmup-{uuid.uuid4().hex[:8]}"})
+        capacity = wrk(
+            base, CAPACITY_SECONDS, script, {**load_env, "SOAK_RUN": f"cap-{uuid.uuid4().hex[:8]}"}
+        )
+        target = LOAD_SHARE * capacity["rps"]
+        print(
+            f"\n[soak] capacity {capacity['rps']:.1f} req/s (p50 {capacity['p50_ms']:.2f} ms, p99 "
+            f"{capacity['p99_ms']:.2f} ms, non-2xx {capacity['non_2xx']}); target {target:.1f} req/s "
+            f"= {LOAD_SHARE:.0%}, i.e. one request per connection every "
+            f"{CONNECTIONS * 1000 / target:.1f} ms; {MINUTES} minutes of {minute_seconds} s",
+            flush=True,
+        )
+        assert capacity["non_2xx"] == 0, capacity["statuses"]
+
+        workers_before = worker_rss(master)
+        samples = [{"minute": 0, "rss": workers_before, "connections": database_connections(stack.database)}]
+        logins = LoginLoop(base, "soak-login", looper["password"], rounds=int(SOAK_SECONDS / LOGIN_EVERY) + 5)
+        logins.start()
+        minutes = []
+        for minute in range(1, MINUTES + 1):
+            run_env = {
+                **load_env,
+                "SOAK_RUN": f"m{minute}-{uuid.uuid4().hex[:8]}",
+                "SOAK_RPS": f"{target:.3f}",
+            }
+            minutes.append(wrk(base, minute_seconds, script, run_env))
+            samples.append(
+                {
+                    "minute": minute,
+                    "rss": worker_rss(master),
+                    "connections": database_connections(stack.database),
+                }
+            )
+            row = minutes[-1]
+            print(
+                f"[soak] minute {minute}: {row['rps']:.1f} req/s, p50 {row['p50_ms']:.2f} ms, "
+                f"p99 {row['p99_ms']:.2f} ms, non-2xx {row['non_2xx']}",
+                flush=True,
+            )
+        logins.stopped.set()
+        logins.join(timeout=15)
+    finally:
+        if logins is not None:
+            logins.stopped.set()
+        stack.stop_all()
+
+    # The report.
+    print(
+        f"\n[soak] target {target:.1f} req/s ({LOAD_SHARE:.0%} of {capacity['rps']:.1f}), "
+        f"{CONNECTIONS} connections"
+    )
+    print(
+        f"[soak] {'minute':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
+        f"{'rss MB':>8} {'threads_connected':>18} {'db conns':>9}"
+    )
+    for row, sample in zip(minutes, samples[1:], strict=True):
+        print(
+            f"[soak] {sample['minute']:>6} {row['rps']:>8.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
+            f"{row['non_2xx']:>8} {sum(sample['rss'].values()) / 1024:>8.1f} "
+            f"{sample['connections'][0]:>18} {sample['connections'][1]:>9}"
+        )
+    rss_first = sum(samples[1]["rss"].values())
+    rss_last = sum(samples[-1]["rss"].values())
+    rss_growth = rss_last / rss_first - 1
+    p99_ratio = minutes[-1]["p99_ms"] / minutes[0]["p99_ms"]
+    threads = [sample["connections"][0] for sample in samples]
+    connections = [sample["connections"][1] for sample in samples]
+    rates = [row["rps"] / target - 1 for row in minutes]
+    statuses: dict[str, int] = {}
+    for row in minutes:
+        for status, count in row["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    log = stack.logs["gunicorn"].read_text(errors="replace").splitlines()
+    levels = [json.loads(line).get("level") for line in log if line.startswith("{")]
+    errors_logged = sum(level in ("ERROR", "CRITICAL") for level in levels)
+    checks = {
+        "no non-2xx answer and no socket error in any minute": all(
+            row["non_2xx"] == 0 and row["socket_errors"] == 0 for row in minutes
+        ),
+        f"p99 last/first minute {p99_ratio:.2f} <= {P99_GROWTH_MAX}": p99_ratio <= P99_GROWTH_MAX,
+        f"worker RSS end vs minute one {rss_growth:+.2%} <= +{RSS_GROWTH_MAX:.0%}": rss_growth
+        <= RSS_GROWTH_MAX,
+        "the same workers throughout (none died or was replaced)": (
+            set(samples[-1]["rss"]) == set(workers_before) and len(workers_before) == 3
+        ),
+        f"database connections {min(connections)}..{max(connections)}: spread <= {CONNECTION_SPREAD_MAX}": (
+            max(connections) - min(connections) <= CONNECTION_SPREAD_MAX
+        ),
+        "achieved rate within 25 % of the target every minute "
+        f"({', '.join(f'{r:+.1%}' for r in rates)})": all(abs(r) <= RATE_TOLERANCE for r in rates),
+        f"logins + refreshes: {logins.done} rounds all 200 (slowest {logins.slowest * 1000:.0f} ms)": (
+            not logins.failures and logins.done >= SOAK_SECONDS / LOGIN_EVERY / 2
+        ),
+        f"no ERROR line in the gunicorn log ({len(levels)} lines)": errors_logged == 0,
+    }
+    print(f"[soak] statuses over the soak: {statuses}")
+    print(
+        f"[soak] worker RSS kB minute one {samples[1]['rss']} -> end {samples[-1]['rss']}: "
+        f"{rss_last - rss_first:+d} kB ({rss_growth:+.2%})"
+    )
+    print(
+        f"[soak] Threads_connected (server-wide, other clients included) {min(threads)}..{max(threads)}; "
+        f"connections to {stack.database} {min(connections)}..{max(connections)}"
+    )
+    for check, passed in checks.items():
+        print(f"[soak] {'PASS' if passed else 'FAIL'}: {check}")
+    if logins.failures:
+        print(f"[soak] login loop failures: {logins.failures[:10]}")
+    elapsed = time.monotonic() - started
+    failed = [check for check, passed in checks.items() if not passed]
+    print(
+        f"[soak] verdict: {'PASS' if not failed else 'FAIL'} in {elapsed:.0f} s (SOAK_SECONDS={SOAK_SECONDS})"
+    )
+    assert not failed, failed

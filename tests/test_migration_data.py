@@ -1,0 +1,226 @@
+"""The migrations with data present: stepping down from the newest revision to the first one
+keeps every row of every table the older schema still has, value for value, and coming back
+up keeps them again and rebuilds the row counts; a round trip through base leaves empty
+tables that the app works on again."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import MetaData, Table, inspect, select
+
+from tests.factories import PASSWORD, login, make_item, make_user
+from webapp.extensions import db, migrate
+from webapp.jobs import PURGE_JOB, purge_expired_sessions, run_once_per_slot
+from webapp.models import Role, RowCount
+
+# The application's tables in the schema of each revision (alembic_version aside).
+FIRST_TABLES = {"roles", "versions", "users", "items", "tokens", "retired_refresh_tokens"}
+TABLES_AT = {
+    "0001": FIRST_TABLES,
+    "0002": FIRST_TABLES | {"job_runs"},
+    "0003": FIRST_TABLES | {"job_runs", "auth_failures"},
+    "0004": FIRST_TABLES | {"job_runs", "auth_failures", "row_counts"},
+}
+# Counts kept beside their tables (revision 0004): rebuilt from the rows on upgrade.
+COUNTED = {"items", "users.active", "users.inactive"}
+
+
+def release_connections() -> None:
+    """Close the session and the pool: an open connection holds MariaDB metadata locks that block DDL."""
+    db.session.remove()
+    db.engine.dispose()
+
+
+def revisions_newest_first() -> list[str]:
+    script = ScriptDirectory.from_config(migrate.get_config())
+    return [revision.revision for revision in script.walk_revisions()]
+
+
+def current_revision() -> str | None:
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def table_names() -> set[str]:
+    release_connections()
+    return set(inspect(db.engine).get_table_names()) - {"alembic_version"}
+
+
+def dump() -> dict[str, dict]:
+    """Every row of every application table, as the database returns it: per table its column
+    names and its rows (tuples of every column) in primary-key order."""
+    release_connections()
+    dumped = {}
+    with db.engine.connect() as connection:
+        for name in set(inspect(connection).get_table_names()) - {"alembic_version"}:
+            table = Table(name, MetaData(), autoload_with=connection)
+            rows = connection.execute(select(table).order_by(*table.primary_key.columns)).all()
+            dumped[name] = {"columns": list(table.columns.keys()), "rows": [tuple(row) for row in rows]}
+    release_connections()
+    return dumped
+
+
+def count_totals(rows: list[tuple]) -> dict[str, int]:
+    """row_counts rows (name, shard, rows) summed per name."""
+    totals: dict[str, int] = {}
+    for name, _shard, count in rows:
+        totals[name] = totals.get(name, 0) + count
+    return totals
+
+
+@pytest.fixture
+def upgraded_afterwards(app):
+    """Whatever a test does to the schema, leave the database at the newest migration."""
+    release_connections()
+    try:
+        yield
+    finally:
+        release_connections()
+        upgrade()
+        release_connections()
+
+
+@pytest.fixture
+def data(app, client) -> dict:
+    """A lived-in database, made through the API where the API makes it: accounts (one an
+    admin, one deactivated), items (with, without and with a cleared description, non-ASCII),
+    live and rotated sessions, a claimed job run and failed logins."""
+    admin = make_user("boss", role=Role.ADMIN)
+    admin_headers = login(client, admin.username)["headers"]
+    created = []
+    for username in ("alice", "bob", "chloe", "gone"):
+        response = client.post(
+            "/users", json={"username": username, "role_id": Role.USER}, headers=admin_headers
+        )
+        assert response.status_code == 201, response.get_json()
+        created.append(response.get_json())
+    sessions = {user["username"]: login(client, user["username"], user["password"]) for user in created}
+
+    item_ids = []
+    for number in range(12):
+        owner = created[number % 3]["username"]
+        body = {"name": f"thing {number} ✓", "description": f"описание {number}" if number % 2 else None}
+        response = client.post("/items", json=body, headers=sessions[owner]["headers"])
+        assert response.status_code == 201, response.get_json()
+        item_ids.append(response.get_json()["id"])
+    patched = client.patch(
+        f"/items/{item_ids[1]}", json={"description": None}, headers=sessions["bob"]["headers"]
+    )
+    assert patched.status_code == 200, patched.get_json()
+    make_item(admin, "made by a factory", "x" * 1000)
+
+    # A rotated session (a retired refresh token) and a second live session of one account.
+    refreshed = client.post("/auth/refresh", json={"refresh_token": sessions["alice"]["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.get_json()
+    login(client, "alice", created[0]["password"])
+    # A claimed run of the scheduled purge, then failed logins (which the purge would clear).
+    assert run_once_per_slot(PURGE_JOB, 86400, purge_expired_sessions) == 0
+    for _ in range(2):
+        failed = client.post("/auth/token", json={"username": "bob", "password": "not " + PASSWORD})
+        assert failed.status_code == 401
+    # A deactivated account (its sessions end, its items stay).
+    gone = client.delete(f"/users/{created[3]['id']}", headers=admin_headers)
+    assert gone.status_code == 200, gone.get_json()
+
+    release_connections()
+    return {
+        "items": len(item_ids) + 1,
+        "users.active": 4,
+        "users.inactive": 1,
+        "admin": admin.username,
+        "bob_headers": sessions["bob"]["headers"],
+    }
+
+
+@pytest.mark.usefixtures("upgraded_afterwards")
+def test_each_downgrade_step_keeps_every_row_and_upgrade_restores_them(app, client, data):
+    revisions = revisions_newest_first()
+    head = revisions[0]
+    assert revisions[-1] == "0001"
+    assert current_revision() == head
+    assert TABLES_AT[head] == set(db.metadata.tables), "a new migration: add its tables to TABLES_AT"
+
+    before = dump()
+    assert set(before) == TABLES_AT[head]
+    # Every table holds data, so a lost row anywhere shows.
+    assert {name for name, table in before.items() if not table["rows"]} == set(), before
+    assert count_totals(before["row_counts"]["rows"]) == {name: data[name] for name in COUNTED}
+
+    for step in revisions[1:]:
+        downgrade(revision=step)
+        assert current_revision() == step
+        after = dump()
+        assert set(after) == TABLES_AT[step], f"tables at {step}"
+        for name in TABLES_AT[step]:
+            assert after[name] == before[name], f"table {name} changed by the downgrade to {step}"
+
+    upgrade()
+    assert current_revision() == head
+    after = dump()
+    assert set(after) == TABLES_AT[head]
+    for name in TABLES_AT["0001"]:
+        assert after[name] == before[name], f"table {name} changed by the upgrade back to {head}"
+    # Tables the downgrade dropped come back empty, except the counts, rebuilt from the rows.
+    for name in TABLES_AT[head] - TABLES_AT["0001"] - {"row_counts"}:
+        assert after[name]["rows"] == [], name
+    assert count_totals(after["row_counts"]["rows"]) == {name: data[name] for name in COUNTED}
+    assert db.session.scalar(select(RowCount.total("items"))) == data["items"]
+    release_connections()
+
+    # The app reads the rebuilt counts: the list totals are the real numbers of rows.
+    headers = login(client, data["admin"])["headers"]
+    items = client.get("/items?limit=100", headers=headers).get_json()
+    assert items["total"] == data["items"] == len(items["items"])
+    assert client.get("/users").get_json()["total"] == data["users.active"]
+    assert client.get("/users?activated=false").get_json()["total"] == data["users.inactive"]
+    # Sessions opened before the round trip still work, and counting goes on from the rebuild.
+    assert client.get("/auth/me", headers=data["bob_headers"]).get_json()["username"] == "bob"
+    assert client.post("/items", json={"name": "after the round trip"}, headers=headers).status_code == 201
+    assert client.get("/items", headers=headers).get_json()["total"] == data["items"] + 1
+
+
+@pytest.mark.usefixtures("upgraded_afterwards")
+def test_round_trip_through_base_with_data_recreates_empty_tables_that_work(app, client, runner, data):
+    assert all(table["rows"] for table in dump().values())
+
+    downgrade(revision="base")
+
+    assert current_revision() is None
+    assert table_names() == set()
+
+    upgrade()
+
+    assert table_names() == set(db.metadata.tables)
+    after = dump()
+    assert {name: table["rows"] for name, table in after.items() if name != "row_counts"} == {
+        name: [] for name in set(db.metadata.tables) - {"row_counts"}
+    }
+    assert count_totals(after["row_counts"]["rows"]) == dict.fromkeys(COUNTED, 0)
+
+    # A fresh deployment's start: `flask seed`, then the API works on the new tables.
+    result = runner.invoke(args=["seed"])
+    assert result.exit_code == 0, result.output
+    password = re.search(r"password \(shown once\): (\S+)", result.output).group(1)
+    release_connections()
+    admin = login(client, app.config["ADMIN_USERNAME"], password)
+    created = client.post(
+        "/users", json={"username": "newcomer", "role_id": Role.USER}, headers=admin["headers"]
+    )
+    assert created.status_code == 201, created.get_json()
+    newcomer = login(client, "newcomer", created.get_json()["password"])
+    item = client.post("/items", json={"name": "first", "description": "again"}, headers=newcomer["headers"])
+    assert item.status_code == 201, item.get_json()
+    listing = client.get("/items", headers=newcomer["headers"]).get_json()
+    assert (listing["total"], [row["name"] for row in listing["items"]]) == (1, ["first"])
+    assert client.get("/roles", headers={"X-Version": "1.0"}).get_json() == [
+        {"id": Role.ADMIN, "name": "admin"},
+        {"id": Role.USER, "name": "user"},
+    ]
+    assert client.get("/users").get_json()["total"] == 2
+    # Sessions from before are gone with their table.
+    assert client.get("/auth/me", headers=data["bob_headers"]).status_code == 401
