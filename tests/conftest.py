@@ -93,6 +93,24 @@ def fresh_app(migrated_database, app_config):
         db.engine.dispose()
 
 
+def release_connections() -> None:
+    """Close the session and the pool: an open connection holds MariaDB metadata locks that block DDL."""
+    db.session.remove()
+    db.engine.dispose()
+
+
+@pytest.fixture
+def upgraded_afterwards(app):
+    """Whatever a test does to the schema (migrations), leave the database at the newest revision."""
+    release_connections()
+    try:
+        yield
+    finally:
+        release_connections()
+        upgrade()
+        release_connections()
+
+
 class IsolatedClient(FlaskClient):
     """Runs each request in its own app context, so it gets its own database session and
     ends it, as in production (the test's own context and session stay separate)."""

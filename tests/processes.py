@@ -4,6 +4,7 @@ docker/prometheus/prometheus.yml; used by the end-to-end, fuzzing and benchmark 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -44,6 +45,22 @@ def wait_until(check, timeout: float, what: str):
 def http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as response:
         return response.status == 200
+
+
+def http_call(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 10):
+    """One HTTP request on a new connection: (status, headers, parsed JSON or text)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, response_headers, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            status, response_headers, raw = error.code, error.headers, error.read()
+    content_type = response_headers.get("Content-Type", "")
+    return status, response_headers, json.loads(raw) if "json" in content_type else raw.decode()
 
 
 def render_template(path: Path, values: dict[str, str]) -> str:

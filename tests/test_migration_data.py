@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import MetaData, Table, inspect, select
 
+from tests.conftest import release_connections
 from tests.factories import PASSWORD, login, make_item, make_user
 from webapp.extensions import db, migrate
 from webapp.jobs import PURGE_JOB, purge_expired_sessions, run_once_per_slot
@@ -28,12 +29,6 @@ TABLES_AT = {
 }
 # Counts kept beside their tables (revision 0004): rebuilt from the rows on upgrade.
 COUNTED = {"items", "users.active", "users.inactive"}
-
-
-def release_connections() -> None:
-    """Close the session and the pool: an open connection holds MariaDB metadata locks that block DDL."""
-    db.session.remove()
-    db.engine.dispose()
 
 
 def revisions_newest_first() -> list[str]:
@@ -71,18 +66,6 @@ def count_totals(rows: list[tuple]) -> dict[str, int]:
     for name, _shard, count in rows:
         totals[name] = totals.get(name, 0) + count
     return totals
-
-
-@pytest.fixture
-def upgraded_afterwards(app):
-    """Whatever a test does to the schema, leave the database at the newest migration."""
-    release_connections()
-    try:
-        yield
-    finally:
-        release_connections()
-        upgrade()
-        release_connections()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import func, inspect, select
 
+from tests.conftest import release_connections
 from tests.factories import login, make_item, make_user
 from webapp.extensions import db, migrate
 from webapp.models import Item, Role, Token, User
@@ -14,27 +15,9 @@ from webapp.models import Item, Role, Token, User
 APP_TABLES = set(db.metadata.tables)
 
 
-def release_connections() -> None:
-    """Close the session and the pool: an open connection holds MariaDB metadata locks that block DDL."""
-    db.session.remove()
-    db.engine.dispose()
-
-
 def table_names() -> set[str]:
     release_connections()
     return set(inspect(db.engine).get_table_names())
-
-
-@pytest.fixture
-def upgraded_afterwards(app):
-    """Whatever a test does to the schema, leave the database at the newest migration."""
-    release_connections()
-    try:
-        yield
-    finally:
-        release_connections()
-        upgrade()
-        release_connections()
 
 
 def test_schema_is_at_the_newest_migration(app):

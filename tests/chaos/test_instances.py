@@ -4,7 +4,6 @@ versions and the purge's run claims must be shared through the database."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import threading
@@ -18,7 +17,7 @@ import pymysql
 import pytest
 
 from tests.chaos.conftest import server_env
-from tests.processes import DOCKER, ROOT, Stack, free_port, http_ok, wait_until
+from tests.processes import DOCKER, ROOT, Stack, free_port, http_call, http_ok, wait_until
 
 WORKERS = 2  # per instance
 PURGE_INTERVAL = 2
@@ -52,21 +51,8 @@ class Cluster:
 
 def call(method: str, url: str, body=None, headers: dict | None = None):
     """One HTTP request on a new connection: (status, parsed JSON or text)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, content_type, raw = (
-                response.status,
-                response.headers.get("Content-Type", ""),
-                response.read(),
-            )
-    except urllib.error.HTTPError as error:
-        with error:
-            status, content_type, raw = error.code, error.headers.get("Content-Type", ""), error.read()
-    return status, json.loads(raw) if "json" in content_type else raw.decode()
+    status, _, answer = http_call(method, url, body, headers)
+    return status, answer
 
 
 def login(instance: Instance, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict:

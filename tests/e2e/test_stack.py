@@ -16,21 +16,7 @@ import yaml
 
 from tests.e2e.conftest import ARTIFACTS, PURGE_INTERVAL, WORKERS
 from tests.processes import DOCKER, ROOT, wait_until
-
-
-def call(method: str, url: str, body=None, headers: dict | None = None):
-    """One HTTP request: (status, headers, parsed JSON or text)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, response_headers, raw = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        status, response_headers, raw = error.code, error.headers, error.read()
-    content_type = response_headers.get("Content-Type", "")
-    return status, response_headers, json.loads(raw) if "json" in content_type else raw.decode()
+from tests.processes import http_call as call
 
 
 def login(stack, username: str = "admin", password: str | None = None) -> dict:
