@@ -126,6 +126,14 @@ def test_page_beyond_the_end_is_empty_with_the_right_total(client, listing, page
         ("page=99999999999999999999999", "page"),
         ("page=1e3", "page"),
         ("limit=0x10", "limit"),
+        # What int() forgives but a URL integer is not: spaces, Unicode whitespace and digits,
+        # signs and digit separators.
+        ("limit=%205", "limit"),
+        ("limit=5%20", "limit"),
+        ("limit=5%C2%85", "limit"),
+        ("page=%D9%A3", "page"),
+        ("page=+1", "page"),
+        ("limit=1_0", "limit"),
     ],
 )
 def test_invalid_page_or_limit_is_422_naming_the_argument(client, listing, query, field):

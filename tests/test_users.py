@@ -231,6 +231,16 @@ def test_get_user_with_an_impossible_id_is_404(client, user, user_id):
     assert_problem(client.get(f"/users/{user_id}"), 404)
 
 
+# Arabic-Indic and fullwidth digits: int() reads them, a URL id must not.
+@pytest.mark.parametrize("zero", [0x0660, 0xFF10], ids=["arabic-indic", "fullwidth"])
+def test_an_id_in_other_scripts_digits_is_not_that_id(client, user, zero):
+    digits = "".join(chr(zero + n) for n in range(10))
+    spelled = str(user.id).translate(str.maketrans("0123456789", digits))
+
+    assert client.get(f"/users/{user.id}").status_code == 200
+    assert_problem(client.get(f"/users/{spelled}"), 404)
+
+
 # GET /users
 
 

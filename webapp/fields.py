@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from marshmallow import fields, validate
+
+_QUERY_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class StrictBoolean(fields.Boolean):
@@ -12,6 +16,16 @@ class StrictBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value
+
+
+class QueryInteger(fields.Integer):
+    """An integer as a URL spells it: ASCII digits, an optional minus sign, nothing else.
+    (``int()`` alone would also take " 5", "5\\x85", "+5", "5_0" and other scripts' digits.)"""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or _QUERY_INTEGER.fullmatch(value) is None:
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class FullMatch(validate.Regexp):

@@ -21,7 +21,10 @@ VERSION_HEADER = "XVersion"
 
 
 class IdConverter(IntegerConverter):
-    """A database id: 1 to 2**63 - 1, so an absurd id is a 404, not a driver overflow."""
+    """A database id: 1 to 2**63 - 1, so an absurd id is a 404, not a driver overflow.
+    ASCII digits only: werkzeug's ``\\d`` would also route other scripts' digits."""
+
+    regex = r"[0-9]+"
 
     def __init__(self, map, *args: Any, **kwargs: Any) -> None:
         super().__init__(map, min=1, max=2**63 - 1)

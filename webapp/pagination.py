@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, post_load, validate
 from sqlalchemy import ColumnElement, Select, bindparam, func, select
 
 from webapp.extensions import db
+from webapp.fields import QueryInteger
 
 # page * limit must stay a valid SQL OFFSET on every database.
 MAX_PAGE = 2**31 - 1
@@ -18,8 +19,8 @@ MAX_PAGE = 2**31 - 1
 class PaginationArgsSchema(Schema):
     """``page`` (from 1) and ``limit``; a limit above PAGE_LIMIT_MAX is lowered to it."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    limit = fields.Integer(
+    page = QueryInteger(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    limit = QueryInteger(
         load_default=lambda: current_app.config["PAGE_LIMIT_DEFAULT"],
         validate=validate.Range(min=1),
         metadata={"description": "Page size; values above the configured maximum (100) are clamped."},

@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
 import pymysql
+import pytest
 import yaml
 
 from tests.e2e.conftest import ARTIFACTS, PURGE_INTERVAL, WORKERS
@@ -144,9 +147,35 @@ def test_nginx_passes_the_request_id_and_the_client_address(stack):
     assert line["remote_addr"] == "127.0.0.1"
 
 
-def test_request_bodies_over_the_limit_are_refused_by_nginx(stack):
-    status, _, _ = call("POST", f"{stack.public}/items", {"name": "x" * (2 * 1024 * 1024)})
-    assert status == 413
+def raw_request(url: str, request: bytes) -> tuple[int, str, dict]:
+    """Send bytes no HTTP library would; return the status, content type and JSON body."""
+    host, port = urllib.parse.urlsplit(url).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        connection.shutdown(socket.SHUT_WR)
+        response = b"".join(iter(lambda: connection.recv(65536), b""))
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers["Content-Type"], json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"POST /items HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n", 413),
+        (b"GET /items?name=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+        (b"GET /items HTTP/1.1\r\nHost: a\r\nX-Big: " + b"x" * 9000 + b"\r\n\r\n", 400),
+        (b"GET /items with spaces HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+    ],
+    ids=["body-too-large", "url-too-long", "header-too-large", "bad-request-line", "not-http"],
+)
+def test_nginx_refuses_what_it_cannot_pass_on_with_a_problem_document(stack, request_bytes, status):
+    answer, content_type, body = raw_request(stack.public, request_bytes)
+    assert (answer, content_type) == (status, "application/problem+json")
+    assert body["status"] == status
+    assert body["detail"]
 
 
 # --- metrics ---------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from webapp.models import Role, User
 # so a fuzzed DELETE /users/{id} or password change does not end the run's own access.
 ACCOUNTS = {"admin": (900_001, Role.ADMIN), "user": (900_002, Role.USER)}
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+# A failing run prints its seed; FUZZ_SEED=<seed> replays it.
+SEED = os.environ.get("FUZZ_SEED")
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +102,15 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, acco
         str(EXAMPLES),
         "--workers",
         "1",
+        *(["--seed", SEED] if SEED else []),
     ]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    report = ROOT / "artifacts" / "fuzz" / f"{account}.log"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(result.stdout + result.stderr)
+    # A failure prints its reproduction (curl commands) first: CI logs may keep only a part.
+    failures = result.stdout.find("FAILURES")
+    shown = result.stdout[failures : failures + 6000] if result.returncode and failures >= 0 else ""
     summary = result.stdout[result.stdout.rfind("SUMMARY") - 40 :]
-    print(f"\n[fuzz] as {account}:\n{summary}")
-    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-5000:]
+    print(f"\n[fuzz] as {account} (whole output: {report}):\n{shown}{summary}")
+    assert result.returncode == 0, f"schemathesis failed; see {report}"
