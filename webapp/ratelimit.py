@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app, request
 from flask_smorest import abort
-from sqlalchemy import delete, select
+from sqlalchemy import ScalarSelect, delete, func, select
 
 from webapp.database import add_to_counters
 from webapp.extensions import db
@@ -54,27 +55,30 @@ def _window() -> tuple[int, float]:
     return int(now // size), (int(now // size) + 1) * size - now
 
 
-def check(limits: list[Limit]) -> dict[str, int]:
-    """Answer 429 if a limit is reached; else the recent failures by key (one query)."""
-    window, seconds_left = _window()
-    rows = db.session.execute(
-        select(AuthFailure.key_digest, AuthFailure.window_index, AuthFailure.failures).where(
-            AuthFailure.key_digest.in_([limit.key for limit in limits]),
-            AuthFailure.window_index >= window - 1,
-        )
-    ).all()
-    counts: dict[str, int] = {}
-    current: dict[str, int] = {}
-    for key, window_index, failures in rows:
-        counts[key] = counts.get(key, 0) + failures
-        if window_index == window:
-            current[key] = failures
-    for limit in limits:
-        if counts.get(limit.key, 0) >= limit.max_failures:
+def counters(limits: list[Limit]) -> list[ScalarSelect]:
+    """Per limit, its failures in the previous and current windows, then in the current one:
+    scalar subqueries, so a caller can read them within a statement it runs anyway."""
+    window, _ = _window()
+    return [
+        select(func.coalesce(func.sum(AuthFailure.failures), 0))
+        .where(AuthFailure.key_digest == limit.key, AuthFailure.window_index >= since)
+        .scalar_subquery()
+        for limit in limits
+        for since in (window - 1, window)
+    ]
+
+
+def enforce(limits: list[Limit], values: Sequence[int]) -> dict[str, int]:
+    """Answer 429 if a limit is reached, given the values of ``counters(limits)``; else the
+    recent failures by key."""
+    recent: dict[str, int] = {}
+    for limit, both, current in zip(limits, values[::2], values[1::2], strict=True):
+        recent[limit.key] = both
+        if both >= limit.max_failures:
             # The previous window's failures stop counting when this window ends; this
             # window's own failures count until the next one ends.
-            wait = seconds_left
-            if current.get(limit.key, 0) >= limit.max_failures:
+            wait = _window()[1]
+            if current >= limit.max_failures:
                 wait += current_app.config["AUTH_FAILURE_WINDOW"]
             retry_after = max(1, math.ceil(wait))
             abort(
@@ -82,7 +86,12 @@ def check(limits: list[Limit]) -> dict[str, int]:
                 message=f"Too many failed attempts; try again in {retry_after} seconds",
                 headers={"Retry-After": str(retry_after)},
             )
-    return counts
+    return recent
+
+
+def check(limits: list[Limit]) -> dict[str, int]:
+    """Answer 429 if a limit is reached; else the recent failures by key (one query)."""
+    return enforce(limits, db.session.execute(select(*counters(limits))).one())
 
 
 def record_failure(limits: list[Limit]) -> None:

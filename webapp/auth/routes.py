@@ -47,9 +47,10 @@ def login(credentials):
     an account or from an address are answered 429 until the window passes.
     """
     limits = ratelimit.account_and_address(credentials["username"])
-    recent_failures = ratelimit.check(limits)
-    # The row lock serialises logins of one account, so the session cap holds under races.
-    user = User.find(credentials["username"], for_update=True)
+    # One statement: the account, locked (logins of one account queue, so the session cap
+    # holds under races), and its and the address's recent failures.
+    user, failures = User.find_locked(credentials["username"], *ratelimit.counters(limits))
+    recent_failures = ratelimit.enforce(limits, failures)
     usable_hash = user.password_hash if user is not None and user.activated else None
     if not verify_password(credentials["password"], usable_hash):
         ratelimit.record_failure(limits)

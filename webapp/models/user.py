@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import ForeignKey, String, event, inspect, select
+from sqlalchemy import ColumnElement, ForeignKey, String, event, inspect, literal, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
@@ -53,14 +53,25 @@ class User(db.Model):
         return cls.public().where(cls.activated == activated).order_by(cls.id)
 
     @classmethod
-    def find(cls, username: str, *, for_update: bool = False) -> User | None:
+    def find(cls, username: str) -> User | None:
         """The account named exactly ``username``.
 
         MySQL's collations ignore trailing spaces ("alice " = "alice"); the exact comparison
         here keeps such a name from opening, or dodging the limits of, another account.
         """
-        query = select(cls).where(cls.username == username)
-        user = db.session.scalar(query.with_for_update() if for_update else query)
+        return cls._exactly(username, db.session.scalar(select(cls).where(cls.username == username)))
+
+    @classmethod
+    def find_locked(cls, username: str, *columns: ColumnElement) -> tuple[User | None, list]:
+        """Like ``find``, with the account's row locked until commit, and ``columns`` read in
+        the same statement (a row of them comes back even when there is no such account)."""
+        one_row = select(literal(1).label("one")).subquery()
+        query = select(cls, *columns).select_from(one_row).outerjoin(cls, cls.username == username)
+        user, *values = db.session.execute(query.with_for_update()).one()
+        return cls._exactly(username, user), values
+
+    @staticmethod
+    def _exactly(username: str, user: User | None) -> User | None:
         return user if user is not None and user.username == username else None
 
     @classmethod
