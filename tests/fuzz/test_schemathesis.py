@@ -21,7 +21,7 @@ from webapp.models import Role, User
 # Accounts the fuzzer acts as. Their ids are far from the ones it tries first (1, 2, ...),
 # so a fuzzed DELETE /users/{id} or password change does not end the run's own access.
 ACCOUNTS = {"admin": (900_001, Role.ADMIN), "user": (900_002, Role.USER)}
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 # A failing run prints its seed; FUZZ_SEED=<seed> replays it.
 SEED = os.environ.get("FUZZ_SEED")
 
