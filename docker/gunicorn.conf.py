@@ -6,11 +6,13 @@ the master serves their sum on METRICS_PORT.
 """
 
 import errno
+import json
 import os
 import shutil
 import tempfile
 import time
 
+from gunicorn import util
 from gunicorn.glogging import Logger
 from gunicorn.workers.sync import SyncWorker
 
@@ -63,6 +65,24 @@ limit_request_field_size = 8190
 # Recycle workers now and then (jittered so they do not all restart together).
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
+
+
+def write_problem(sock, status: int, reason: str, message: str) -> None:
+    """What gunicorn answers itself (a request line or header over its limits, a request that
+    is not HTTP) as a problem document like the app's, not an HTML page."""
+    body = json.dumps(
+        {"type": "about:blank", "title": reason, "status": status, "detail": message[:200] or reason}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/problem+json\r\nX-Content-Type-Options: nosniff\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+# The workers' error path calls util.write_error; every worker is forked after this runs.
+util.write_error = write_problem
 
 
 class AppFormatLogger(Logger):

@@ -178,6 +178,23 @@ def test_nginx_refuses_what_it_cannot_pass_on_with_a_problem_document(stack, req
     assert body["detail"]
 
 
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /items?name=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+        (b"GET /items HTTP/1.1\r\nHost: a\r\nX-Big: " + b"x" * 9000 + b"\r\n\r\n", 431),
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+    ],
+    ids=["url-too-long", "header-too-large", "not-http"],
+)
+def test_gunicorn_refuses_what_it_cannot_parse_with_a_problem_document(stack, request_bytes, status):
+    """Without nginx in front (make run), gunicorn's own refusals look like the API's."""
+    answer, content_type, body = raw_request(stack.api, request_bytes)
+    assert (answer, content_type) == (status, "application/problem+json")
+    assert body["status"] == status
+    assert body["detail"]
+
+
 # --- metrics ---------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
-"""schemathesis against the live OpenAPI document of the running deployment (nginx in front
-of gunicorn): no 5xx, no answer that breaks the documented schema, as an admin and as a user."""
+"""schemathesis against the live OpenAPI document of a running server: no 5xx, no answer that
+breaks the documented schema, as an admin and as a user, through nginx as deployed and
+straight at gunicorn as `make run` serves it."""
 
 from __future__ import annotations
 
@@ -69,12 +70,14 @@ def server(tmp_path_factory):
         stack.stop_all()
 
 
+@pytest.mark.parametrize("target", ["nginx", "gunicorn"])
 @pytest.mark.parametrize("account", list(ACCOUNTS))
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, account, tmp_path):
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, account, target, tmp_path):
     stack, passwords = server
+    base_url = stack.public if target == "nginx" else stack.api
     credentials = b64encode(f"fuzz-{account}:{passwords[account]}".encode()).decode()
     request = urllib.request.Request(
-        f"{stack.public}/openapi.json", headers={"Authorization": f"Basic {credentials}"}
+        f"{base_url}/openapi.json", headers={"Authorization": f"Basic {credentials}"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         schema = tmp_path / "openapi.json"
@@ -83,7 +86,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, acco
     env = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": "tests.fuzz.hooks",
-        "FUZZ_BASE_URL": stack.public,
+        "FUZZ_BASE_URL": base_url,
         "FUZZ_USERNAME": f"fuzz-{account}",
         "FUZZ_PASSWORD": passwords[account],
         "FUZZ_PROTECTED_IDS": ",".join(str(user_id) for user_id, _ in ACCOUNTS.values()),
@@ -95,7 +98,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, acco
         "run",
         str(schema),
         "--url",
-        stack.public,
+        base_url,
         "--checks",
         "all",
         "--max-examples",
@@ -105,12 +108,12 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, acco
         *(["--seed", SEED] if SEED else []),
     ]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    report = ROOT / "artifacts" / "fuzz" / f"{account}.log"
+    report = ROOT / "artifacts" / "fuzz" / f"{account}-{target}.log"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(result.stdout + result.stderr)
     # A failure prints its reproduction (curl commands) first: CI logs may keep only a part.
     failures = result.stdout.find("FAILURES")
     shown = result.stdout[failures : failures + 6000] if result.returncode and failures >= 0 else ""
     summary = result.stdout[result.stdout.rfind("SUMMARY") - 40 :]
-    print(f"\n[fuzz] as {account} (whole output: {report}):\n{shown}{summary}")
+    print(f"\n[fuzz] as {account} through {target} (whole output: {report}):\n{shown}{summary}")
     assert result.returncode == 0, f"schemathesis failed; see {report}"
