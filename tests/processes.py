@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -86,6 +87,10 @@ class Stack:
     nginx_conf: Path | None = None
     logs: dict[str, Path] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def port(self, address: str) -> int:
+        """The port of one of the addresses: ``stack.port("public")``."""
+        return urllib.parse.urlsplit(getattr(self, address)).port
 
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log = self.tmp / f"{name}.log"

@@ -8,8 +8,6 @@ import json
 import math
 import os
 import re
-import signal
-import socket
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,10 +19,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.conftest import IsolatedClient, make_app
 from tests.factories import PASSWORD, login, make_user
+from tests.processes import ROOT, Stack, free_port
 from webapp.config import Config
 from webapp.extensions import db
 
-ROOT = Path(__file__).resolve().parents[1]
 PER_ACCOUNT = 3
 PER_ADDRESS = 5
 WINDOW = 300
@@ -323,12 +321,6 @@ def test_failures_are_counted_across_app_instances(client, second_app):
 # Under gunicorn with several workers
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def post_on_a_fresh_connection(port: int, path: str, payload: dict) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -400,26 +392,17 @@ def gunicorn(app, migrated_database, tmp_path):
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
         GUNICORN_KEEPALIVE="0",
     )
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "docker/gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    stack = Stack(tmp=tmp_path)
+    process = stack.start(
+        "gunicorn",
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "docker/gunicorn.conf.py", "wsgi:app"],
+        env,
+    )
     try:
-        wait_for_workers(port, metrics_dir, process, log)
+        wait_for_workers(port, metrics_dir, process, stack.logs["gunicorn"])
         yield port, metrics_dir
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stack.stop_all()
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, mariadb_root
+from tests.processes import ROOT, Stack, free_port, mariadb_root
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +49,26 @@ def server_env(database_url: str, tmp: Path, **overrides: str) -> dict[str, str]
     env.pop("TEST_DATABASE_URL", None)
     env.update(overrides)
     return env
+
+
+def proxied_server(database_url: str, tmp: Path, **overrides: str) -> tuple[Stack, dict[str, str]]:
+    """A Stack with loopback addresses for gunicorn, its metrics and nginx in front, and the
+    gunicorn environment for them (``server_env``, trusting nginx as its one proxy)."""
+    api_port, metrics_port, public_port = free_port(), free_port(), free_port()
+    stack = Stack(
+        tmp=tmp,
+        database=database_url.rsplit("/", 1)[1],
+        database_url=database_url,
+        api=f"http://127.0.0.1:{api_port}",
+        metrics=f"http://127.0.0.1:{metrics_port}",
+        public=f"http://127.0.0.1:{public_port}",
+    )
+    env = server_env(
+        database_url,
+        tmp,
+        PORT=str(api_port),
+        METRICS_PORT=str(metrics_port),
+        TRUSTED_PROXIES="1",
+        **overrides,
+    )
+    return stack, env

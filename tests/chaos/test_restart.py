@@ -21,8 +21,8 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from tests.chaos.conftest import server_env
-from tests.processes import DOCKER, Stack, free_port, http_ok, start_nginx, wait_until
+from tests.chaos.conftest import proxied_server
+from tests.processes import DOCKER, free_port, http_ok, start_nginx, wait_until
 from webapp.models.row_count import SHARDS
 
 WORKERS = 3
@@ -197,30 +197,15 @@ def log_mentions(log: Path, text: str) -> bool:
 @pytest.fixture(scope="module")
 def run(database, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("restart")
-    api_port, metrics_port, public_port = free_port(), free_port(), free_port()
-    stack = Stack(
-        tmp=tmp,
-        database=database.rsplit("/", 1)[1],
-        database_url=database,
-        api=f"http://127.0.0.1:{api_port}",
-        metrics=f"http://127.0.0.1:{metrics_port}",
-        public=f"http://127.0.0.1:{public_port}",
-    )
-    env = server_env(
-        database,
-        tmp,
-        PORT=str(api_port),
-        METRICS_PORT=str(metrics_port),
-        WEB_CONCURRENCY=str(WORKERS),
-        TRUSTED_PROXIES="1",
-    )
+    stack, env = proxied_server(database, tmp, WEB_CONCURRENCY=str(WORKERS))
+    public_port = stack.port("public")
     env.pop("GUNICORN_GRACEFUL_TIMEOUT", None)
     command = [str(DOCKER / "entrypoint.sh")]
     locker = None
     try:
         master = stack.start("gunicorn", command, env)
         wait_until(lambda: http_ok(f"{stack.api}/healthz"), 90, "gunicorn /healthz")
-        start_nginx(stack, api_port, public_port, free_port())
+        start_nginx(stack, stack.port("api"), public_port, free_port())
         status, tokens, error = send(
             public_port, "POST", "/auth/token", {"username": "admin", "password": ADMIN_PASSWORD}
         )

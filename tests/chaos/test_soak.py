@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.conftest import server_env
-from tests.processes import Stack, free_port, mariadb_root, start_api, start_nginx
+from tests.chaos.conftest import proxied_server
+from tests.processes import free_port, mariadb_root, start_api, start_nginx
 
 pytestmark = pytest.mark.slow
 
@@ -242,25 +242,14 @@ class LoginLoop(threading.Thread):
 
 def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path):
     minute_seconds = max(1, SOAK_SECONDS // MINUTES)
-    api_port, metrics_port, public_port = free_port(), free_port(), free_port()
-    stack = Stack(
-        tmp=tmp_path,
-        database=database.rsplit("/", 1)[1],
-        database_url=database,
-        api=f"http://127.0.0.1:{api_port}",
-        metrics=f"http://127.0.0.1:{metrics_port}",
-        public=f"http://127.0.0.1:{public_port}",
-    )
-    env = server_env(
-        database, tmp_path, PORT=str(api_port), METRICS_PORT=str(metrics_port), TRUSTED_PROXIES="1"
-    )
+    stack, env = proxied_server(database, tmp_path)
     script = tmp_path / "soak.lua"
     script.write_text(WRK_SCRIPT)
     started = time.monotonic()
     logins = None
     try:
         start_api(stack, env)
-        start_nginx(stack, api_port, public_port, prometheus_port=free_port())
+        start_nginx(stack, stack.port("api"), stack.port("public"), prometheus_port=free_port())
         base = stack.public
 
         # Accounts and data: a user for wrk, another for the login loop (each login ends the
