@@ -7,8 +7,6 @@ from flask_smorest import abort
 
 from webapp import ratelimit
 from webapp.extensions import db
-from webapp.models import User
-from webapp.security import verify_password
 
 DOCS_BLUEPRINT = "api-docs"
 
@@ -18,14 +16,9 @@ def require_basic_auth() -> None:
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
         _challenge()
-    limits = ratelimit.account_and_address(auth.username)
-    ratelimit.check(limits)
-    user = User.find(auth.username)
-    active_hash = user.password_hash if user is not None and user.activated else None
-    if not verify_password(auth.password, active_hash):
-        ratelimit.record_failure(limits)
-        db.session.commit()
+    if ratelimit.authenticate(auth.username, auth.password) is None:
         _challenge()
+    db.session.commit()  # a forgiven failure count
 
 
 def _challenge():

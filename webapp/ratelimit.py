@@ -21,7 +21,8 @@ from sqlalchemy import ScalarSelect, delete, func, select
 
 from webapp.database import add_to_counters
 from webapp.extensions import db
-from webapp.models import AuthFailure
+from webapp.models import AuthFailure, User
+from webapp.security import verify_password
 
 
 @dataclass(frozen=True)
@@ -94,17 +95,31 @@ def check(limits: list[Limit]) -> dict[str, int]:
     return enforce(limits, db.session.execute(select(*counters(limits))).one())
 
 
+def authenticate(username: str, password: str, *, lock: bool = False) -> User | None:
+    """The active account ``username`` if ``password`` is its password, else None with the
+    failure counted and committed; 429 first while a limit is reached.
+
+    One statement reads the account (locked if ``lock``) and the counters; an unknown or
+    deactivated account costs the same bcrypt work as a wrong password. A success forgets
+    the account's failures (the caller commits).
+    """
+    limits = account_and_address(username)
+    user, counts = User.find(username, *counters(limits), lock=lock)
+    recent = enforce(limits, counts)
+    if not verify_password(password, user.password_hash if user is not None and user.activated else None):
+        record_failure(limits)
+        db.session.commit()
+        return None
+    if recent.get(limits[0].key):
+        db.session.execute(delete(AuthFailure).where(AuthFailure.key_digest == limits[0].key))
+    return user
+
+
 def record_failure(limits: list[Limit]) -> None:
     """Count one failure for each limit's key (the caller commits)."""
     window, _ = _window()
     rows = [{"key_digest": limit.key, "window_index": window, "failures": 1} for limit in limits]
     add_to_counters(db.session.connection(), AuthFailure, rows, "failures")
-
-
-def forgive(limit: Limit, counts: dict[str, int]) -> None:
-    """Forget an account's failures after it logs in (only if it had any: no query otherwise)."""
-    if counts.get(limit.key):
-        db.session.execute(delete(AuthFailure).where(AuthFailure.key_digest == limit.key))
 
 
 def purge_old_windows() -> int:

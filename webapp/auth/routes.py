@@ -13,7 +13,7 @@ from webapp.metrics import LOGINS, REFRESHES
 from webapp.models import Token, User
 from webapp.openapi import Blueprint, MessageSchema
 from webapp.permissions import login_required
-from webapp.security import needs_rehash, verify_password
+from webapp.security import needs_rehash
 from webapp.users.schemas import UserSchema
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sessions and tokens")
@@ -46,18 +46,12 @@ def login(credentials):
     most MAX_SESSIONS_PER_USER sessions; a new login ends the oldest. Too many failures for
     an account or from an address are answered 429 until the window passes.
     """
-    limits = ratelimit.account_and_address(credentials["username"])
-    # One statement: the account, locked (logins of one account queue, so the session cap
-    # holds under races), and its and the address's recent failures.
-    user, failures = User.find_locked(credentials["username"], *ratelimit.counters(limits))
-    recent_failures = ratelimit.enforce(limits, failures)
-    usable_hash = user.password_hash if user is not None and user.activated else None
-    if not verify_password(credentials["password"], usable_hash):
-        ratelimit.record_failure(limits)
-        db.session.commit()
+    # The account's row stays locked until commit: logins of one account queue, so the
+    # session cap holds under races.
+    user = ratelimit.authenticate(credentials["username"], credentials["password"], lock=True)
+    if user is None:
         LOGINS.labels("failed").inc()
         _reject("Incorrect username or password")
-    ratelimit.forgive(limits[0], recent_failures)
     if needs_rehash(user.password_hash):
         user.set_password(credentials["password"])
     token = Token.issue(user)

@@ -53,26 +53,18 @@ class User(db.Model):
         return cls.public().where(cls.activated == activated).order_by(cls.id)
 
     @classmethod
-    def find(cls, username: str) -> User | None:
-        """The account named exactly ``username``.
+    def find(cls, username: str, *columns: ColumnElement, lock: bool = False) -> tuple[User | None, list]:
+        """The account named exactly ``username`` (with its row locked until commit if
+        ``lock``), and ``columns`` read in the same statement: a row of them comes back even
+        when there is no such account.
 
         MySQL's collations ignore trailing spaces ("alice " = "alice"); the exact comparison
         here keeps such a name from opening, or dodging the limits of, another account.
         """
-        return cls._exactly(username, db.session.scalar(select(cls).where(cls.username == username)))
-
-    @classmethod
-    def find_locked(cls, username: str, *columns: ColumnElement) -> tuple[User | None, list]:
-        """Like ``find``, with the account's row locked until commit, and ``columns`` read in
-        the same statement (a row of them comes back even when there is no such account)."""
         one_row = select(literal(1).label("one")).subquery()
         query = select(cls, *columns).select_from(one_row).outerjoin(cls, cls.username == username)
-        user, *values = db.session.execute(query.with_for_update()).one()
-        return cls._exactly(username, user), values
-
-    @staticmethod
-    def _exactly(username: str, user: User | None) -> User | None:
-        return user if user is not None and user.username == username else None
+        user, *values = db.session.execute(query.with_for_update() if lock else query).one()
+        return (user if user is not None and user.username == username else None), values
 
     @classmethod
     def active_admins_with_password(cls, password: str) -> list[User]:
