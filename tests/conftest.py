@@ -6,6 +6,7 @@ when TEST_DATABASE_URL is set. The schema comes from the migrations, once per ru
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -17,6 +18,7 @@ from sqlalchemy import delete
 from tests.factories import login, make_user
 from webapp import create_app
 from webapp.cache import clear_caches
+from webapp.config import Config
 from webapp.extensions import db
 from webapp.models import Role, Version
 
@@ -118,6 +120,19 @@ class IsolatedClient(FlaskClient):
     def open(self, *args, **kwargs):
         with self.application.app_context():
             return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    """No app setting leaks in from the real environment; global logging (which an app that
+    is not testing configures) is restored afterwards."""
+    for name in [key for key in dir(Config) if key.isupper()] + ["DATABASE_URL"]:
+        monkeypatch.delenv(name, raising=False)
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 
 from webapp.extensions import db
@@ -30,6 +31,11 @@ def make_item(owner: User, name: str | None = None, description: str | None = No
 
 def bearer(access_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {access_token}"}
+
+
+def basic(username: str, password: str = PASSWORD) -> dict[str, str]:
+    """HTTP Basic credentials (the docs)."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
 
 
 def login(client, username: str, password: str = PASSWORD) -> dict:

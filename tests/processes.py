@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +23,19 @@ import pymysql
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
+# The production server as `make run` and the container start it (run from ROOT).
+GUNICORN = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "docker/gunicorn.conf.py", "wsgi:app"]
+
+
+def app_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without any of the app's settings (nor
+    TEST_DATABASE_URL), plus ``settings``: a server started with it sees only those."""
+    from webapp.config import Config
+
+    env = {k: v for k, v in os.environ.items() if not (k.isupper() and hasattr(Config, k))}
+    env.pop("TEST_DATABASE_URL", None)
+    env.update(settings)
+    return env
 
 
 def free_port() -> int:
@@ -62,6 +76,14 @@ def http_call(method: str, url: str, body=None, headers: dict | None = None, tim
             status, response_headers, raw = error.code, error.headers, error.read()
     content_type = response_headers.get("Content-Type", "")
     return status, response_headers, json.loads(raw) if "json" in content_type else raw.decode()
+
+
+def metric_total(metrics_url: str, name: str) -> float:
+    """Sum of a metric's samples as one gunicorn master serves them (all its workers)."""
+    _, _, text = http_call("GET", f"{metrics_url}/metrics")
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if re.match(rf"{name}(\{{| )", line)
+    )
 
 
 def render_template(path: Path, values: dict[str, str]) -> str:
@@ -114,13 +136,27 @@ class Stack:
             print(f"[e2e] {name} stopped (exit {process.returncode}); log: {self.logs[name]}")
 
 
-def mariadb_root():
-    return pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+def mariadb_root(database: str | None = None, **options) -> pymysql.Connection:
+    """A connection to the loopback MariaDB as root (autocommit unless told otherwise)."""
+    options.setdefault("autocommit", True)
+    return pymysql.connect(host="127.0.0.1", user="root", password="", database=database, **options)
 
 
-def start_api(stack: Stack, env: dict[str, str]) -> None:
-    stack.start("gunicorn", [str(DOCKER / "entrypoint.sh")], env)
+def ready_workers(stack: Stack) -> int:
+    """gunicorn workers past post_worker_init (its deployment check queries the database, and
+    a worker that fails it halts gunicorn): each logs that its scheduler started."""
+    log = stack.logs["gunicorn"].read_text(errors="replace")
+    return min(log.count("Booting worker"), log.count("scheduler started"))
+
+
+def start_api(stack: Stack, env: dict[str, str], workers: int | None = None) -> subprocess.Popen:
+    """docker/entrypoint.sh (migrations, seed, gunicorn) until it answers, and until
+    ``workers`` workers are ready if given; returns gunicorn's master."""
+    master = stack.start("gunicorn", [str(DOCKER / "entrypoint.sh")], env)
     wait_until(lambda: http_ok(f"{stack.api}/healthz"), 60, "gunicorn /healthz")
+    if workers is not None:
+        wait_until(lambda: ready_workers(stack) == workers, 30, f"{workers} workers ready")
+    return master
 
 
 def start_nginx(stack: Stack, api_port: int, public_port: int, prometheus_port: int) -> Path:

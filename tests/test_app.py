@@ -1,13 +1,12 @@
 """create_app itself: config layering, start-up checks and a factory that connects to nothing."""
 
-import logging
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from flask import Flask
 
+from tests.processes import ROOT
 from webapp import create_app
 from webapp.config import (
     DEV_PASSWORD_PEPPER,
@@ -21,25 +20,18 @@ from webapp.config import (
 )
 from webapp.extensions import db
 
-ROOT = Path(__file__).resolve().parents[1]
 UNREACHABLE_MYSQL = "mysql+pymysql://nobody@127.0.0.1:1/x"
 SECRETS = {"SECRET_KEY": "s" * 48, "PASSWORD_PEPPER": "p" * 48}
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No setting leaks in from the real environment or instance folder; global logging is restored."""
-    for name in [key for key in dir(Config) if key.isupper()] + ["DATABASE_URL"]:
-        monkeypatch.delenv(name, raising=False)
+def isolated(clean_environment, monkeypatch, tmp_path):
+    """No setting leaks in from the real environment or instance folder."""
     instance = tmp_path / "instance"
     instance.mkdir()
     monkeypatch.setattr(Flask, "auto_find_instance_path", lambda self: str(instance))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
-    root = logging.getLogger()
-    level, handlers = root.level, root.handlers[:]
-    yield instance
-    root.setLevel(level)
-    root.handlers[:] = handlers
+    return instance
 
 
 def build(config: dict | None = None) -> Flask:

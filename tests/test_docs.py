@@ -1,22 +1,16 @@
 """API docs: HTTP Basic on /docs and /openapi.json, the offline ReDoc page and the OpenAPI document."""
 
-import base64
 import re
 
 import pytest
 
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, basic, make_user
 from webapp.extensions import db
 
 PROBLEM = "application/problem+json"
 DOCS_PATHS = ["/docs", "/openapi.json"]
 UNGATED_PATHS = {"/versions", "/healthz", "/readyz"}
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
-
-
-def basic(username: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 def openapi_path(rule: str) -> str:

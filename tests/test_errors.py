@@ -17,7 +17,6 @@ from webapp.permissions import login_required
 PROBLEM = "application/problem+json"
 SECRET = "secret-sql"
 PLAIN_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
-# The static folder is served at the root, so its GET rule answers for any path.
 
 
 @pytest.fixture

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import PASSWORD, login
+from tests.factories import PASSWORD, basic, login
 from webapp.extensions import db
 from webapp.models import Item, Role
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 APP = "https://app.example"
 STRICT_REFERRER_POLICIES = {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}
-
-
-def basic(username: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
 
 
 def directives(policy: str) -> dict[str, list[str]]:

@@ -11,7 +11,6 @@ from webapp.extensions import db
 
 ITEM_FIELDS = {"id", "name", "description", "user_id", "created_at", "updated_at"}
 PROBLEM = "application/problem+json"
-# PATCH /items silently ignores a body that is not declared as JSON (webargs treats it as absent).
 
 
 def utc_time(value: str) -> datetime:

@@ -1,13 +1,12 @@
 """Metrics: per-app request metrics by route rule, the business counters and the docs' CSP."""
 
-import base64
 import re
 import uuid
 
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from tests.factories import PASSWORD, login, make_item
+from tests.factories import PASSWORD, basic, login, make_item
 from webapp import create_app
 
 ITEM_RULE = "/items/<id:item_id>"
@@ -201,8 +200,7 @@ def test_accepted_or_missing_version_is_not_counted_as_a_rejection(client, heade
 
 @pytest.fixture
 def docs_headers(user) -> dict[str, str]:
-    token = base64.b64encode(f"{user.username}:{PASSWORD}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+    return basic(user.username)
 
 
 @pytest.mark.parametrize("path", ["/docs", "/openapi.json"])

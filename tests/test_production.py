@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
-import socket
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from tests.factories import make_user
+from tests.processes import GUNICORN, ROOT, app_environment, free_port
 from webapp import check_deployment, create_app
-from webapp.config import DEV_PASSWORD_PEPPER, DEV_SECRET_KEY, Config, DevelopmentConfig
+from webapp.config import DEV_PASSWORD_PEPPER, DEV_SECRET_KEY, DevelopmentConfig
 from webapp.extensions import db
 from webapp.models import Role
 
-ROOT = Path(__file__).resolve().parents[1]
 SECRETS = {"SECRET_KEY": "k" * 48, "PASSWORD_PEPPER": "q" * 48}
 DEV_PASSWORD = DevelopmentConfig.ADMIN_PASSWORD
 WEAK = "still has the development password"
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    """No setting leaks in from the real environment; global logging (which a production app
-    configures) is restored afterwards."""
-    for name in [key for key in dir(Config) if key.isupper()] + ["DATABASE_URL"]:
-        monkeypatch.delenv(name, raising=False)
-    root = logging.getLogger()
-    level, handlers = root.level, root.handlers[:]
-    yield
-    root.setLevel(level)
-    root.handlers[:] = handlers
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 @pytest.mark.parametrize(
@@ -113,21 +100,13 @@ def test_deployment_check_does_nothing_outside_production(app):
     assert check_deployment(app) is None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_gunicorn_in_production_refuses_to_start_with_the_development_admin_password(
     production_app, migrated_database, tmp_path
 ):
     make_account(production_app, "boss", DEV_PASSWORD)
-    env = {k: v for k, v in os.environ.items() if not (k.isupper() and hasattr(Config, k))}
-    env.pop("TEST_DATABASE_URL", None)
-    env.update(
-        SECRETS,
+    env = app_environment(
+        **SECRETS,
         APP_ENV="production",
         DATABASE_URL=migrated_database,
         BCRYPT_ROUNDS="4",
@@ -139,7 +118,7 @@ def test_gunicorn_in_production_refuses_to_start_with_the_development_admin_pass
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )
     process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "docker/gunicorn.conf.py", "wsgi:app"],
+        GUNICORN,
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

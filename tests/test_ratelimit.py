@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import math
-import os
 import re
 import subprocess
 import time
@@ -18,9 +16,8 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.conftest import IsolatedClient, make_app
-from tests.factories import PASSWORD, login, make_user
-from tests.processes import ROOT, Stack, free_port
-from webapp.config import Config
+from tests.factories import PASSWORD, basic, login, make_user
+from tests.processes import GUNICORN, Stack, app_environment, free_port
 from webapp.extensions import db
 
 PER_ACCOUNT = 3
@@ -52,10 +49,6 @@ def refresh(client, refresh_token: str, address: str = HOME):
     return client.post(
         "/auth/refresh", json={"refresh_token": refresh_token}, environ_overrides={"REMOTE_ADDR": address}
     )
-
-
-def basic(username: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()}
 
 
 def fail_logins(client, usernames, address: str = HOME) -> None:
@@ -272,6 +265,7 @@ def start_of_a_fresh_window(window: int) -> None:
 @pytest.mark.parametrize("app_config", [{**LIMITS, "AUTH_FAILURE_WINDOW": 1}])
 def test_account_works_again_once_two_windows_have_passed(client):
     make_user("alice")
+    start_of_a_fresh_window(1)
     fail_logins(client, ["alice"] * PER_ACCOUNT)
     assert_too_many(token(client, "alice", PASSWORD), window=1)
     last_failure_window = math.floor(time.time())
@@ -377,9 +371,7 @@ def gunicorn(app, migrated_database, tmp_path):
     its port and metrics folder, and stops it afterwards."""
     port = free_port()
     metrics_dir = tmp_path / "metrics"
-    env = {k: v for k, v in os.environ.items() if not (k.isupper() and hasattr(Config, k))}
-    env.pop("TEST_DATABASE_URL", None)
-    env.update(
+    env = app_environment(
         APP_ENV="development",
         DATABASE_URL=migrated_database,
         BCRYPT_ROUNDS="10",
@@ -393,11 +385,7 @@ def gunicorn(app, migrated_database, tmp_path):
         GUNICORN_KEEPALIVE="0",
     )
     stack = Stack(tmp=tmp_path)
-    process = stack.start(
-        "gunicorn",
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "docker/gunicorn.conf.py", "wsgi:app"],
-        env,
-    )
+    process = stack.start("gunicorn", GUNICORN, env)
     try:
         wait_for_workers(port, metrics_dir, process, stack.logs["gunicorn"])
         yield port, metrics_dir

@@ -484,8 +484,9 @@ def test_admin_password_change_ends_every_session_of_that_user(client, user, adm
 def test_patch_without_a_password_keeps_the_other_sessions(client, user):
     current, other = login(client, "alice"), login(client, "alice")
 
-    client.patch(f"/users/{user.id}", json={"username": "alicia"}, headers=current["headers"])
+    response = client.patch(f"/users/{user.id}", json={"username": "alicia"}, headers=current["headers"])
 
+    assert response.status_code == 200
     assert me_status(client, other["headers"]) == 200
 
 

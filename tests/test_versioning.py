@@ -1,11 +1,9 @@
 """The X-Version gate: supported, unsupported and unknown versions, exempt paths and the cache."""
 
-import base64
-
 import pytest
 from sqlalchemy import update
 
-from tests.factories import PASSWORD
+from tests.factories import basic
 from webapp.extensions import db
 from webapp.models import Version
 
@@ -80,8 +78,7 @@ def test_gate_runs_before_body_validation(client):
 @pytest.mark.parametrize("path", ["/versions", "/docs", "/openapi.json", "/logo.png", "/healthz", "/readyz"])
 @pytest.mark.parametrize("version", ["0.9", "7.7"])
 def test_exempt_paths_ignore_x_version(client, user, path, version):
-    credentials = base64.b64encode(f"{user.username}:{PASSWORD}".encode()).decode()
-    headers = {"X-Version": version, "Authorization": f"Basic {credentials}"}
+    headers = {"X-Version": version, **basic(user.username)}
 
     with client.get(path, headers=headers) as response:
         assert response.status_code == 200

@@ -4,20 +4,27 @@ versions and the purge's run claims must be shared through the database."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 
-import pymysql
 import pytest
 
 from tests.chaos.conftest import server_env
-from tests.processes import DOCKER, ROOT, Stack, free_port, http_call, http_ok, wait_until
+from tests.factories import bearer
+from tests.processes import (
+    DOCKER,
+    ROOT,
+    Stack,
+    free_port,
+    http_call,
+    http_ok,
+    mariadb_root,
+    metric_total,
+    wait_until,
+)
 
 WORKERS = 2  # per instance
 PURGE_INTERVAL = 2
@@ -61,22 +68,9 @@ def login(instance: Instance, username: str = "admin", password: str = ADMIN_PAS
     return body
 
 
-def bearer(tokens: dict) -> dict:
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
-
-
 def statuses(instance: Instance, path: str, headers: dict, times: int) -> list[int]:
     """``times`` requests, each on its own connection, so each worker of the instance gets some."""
     return [call("GET", f"{instance.url}{path}", headers=headers)[0] for _ in range(times)]
-
-
-def metric_total(metrics_url: str, name: str) -> float:
-    """Sum of a metric's samples as one gunicorn master serves them (all its workers)."""
-    with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if re.match(rf"{name}(\{{| )", line)
-    )
 
 
 def purge_runs(*instances: Instance) -> float:
@@ -86,7 +80,7 @@ def purge_runs(*instances: Instance) -> float:
 
 def query(cluster: Cluster, sql: str, args: tuple = ()) -> tuple:
     """Rows of one statement on the instances' database, on a connection of its own."""
-    connection = pymysql.connect(host="127.0.0.1", user="root", password="", database=cluster.database)
+    connection = mariadb_root(cluster.database)
     with connection, connection.cursor() as cursor:
         cursor.execute(sql, args)
         return cursor.fetchall()
@@ -184,26 +178,38 @@ def test_both_instances_start_together_on_one_database(cluster):
 def test_a_token_issued_by_one_instance_works_on_the_other(cluster):
     for issuer, other in ((cluster.a, cluster.b), (cluster.b, cluster.a)):
         tokens = login(issuer)
-        assert statuses(other, "/auth/me", bearer(tokens), 2 * WORKERS) == [200] * (2 * WORKERS)
+        assert statuses(other, "/auth/me", bearer(tokens["access_token"]), 2 * WORKERS) == [200] * (
+            2 * WORKERS
+        )
         # The refreshed pair too, and the old access token dies everywhere at once.
         status, pair = call("POST", f"{other.url}/auth/refresh", {"refresh_token": tokens["refresh_token"]})
         assert status == 200, pair
-        assert statuses(issuer, "/auth/me", bearer(pair), 2 * WORKERS) == [200] * (2 * WORKERS)
+        assert statuses(issuer, "/auth/me", bearer(pair["access_token"]), 2 * WORKERS) == [200] * (
+            2 * WORKERS
+        )
         for instance in (issuer, other):
-            assert statuses(instance, "/auth/me", bearer(tokens), 2 * WORKERS) == [401] * (2 * WORKERS)
-        call("POST", f"{issuer.url}/auth/logout", headers=bearer(pair))
+            assert statuses(instance, "/auth/me", bearer(tokens["access_token"]), 2 * WORKERS) == [401] * (
+                2 * WORKERS
+            )
+        call("POST", f"{issuer.url}/auth/logout", headers=bearer(pair["access_token"]))
 
 
 def test_logout_on_one_instance_ends_the_session_on_the_other_at_once(cluster):
     tokens = login(cluster.a)
     # Every worker of both instances has seen the token (a per-process cache would keep it).
     for instance in (cluster.a, cluster.b):
-        assert statuses(instance, "/auth/me", bearer(tokens), 3 * WORKERS) == [200] * (3 * WORKERS)
-    status, body = call("POST", f"{cluster.a.url}/auth/logout", headers=bearer(tokens))
+        assert statuses(instance, "/auth/me", bearer(tokens["access_token"]), 3 * WORKERS) == [200] * (
+            3 * WORKERS
+        )
+    status, body = call("POST", f"{cluster.a.url}/auth/logout", headers=bearer(tokens["access_token"]))
     assert status == 200, body
     # The very next requests, on either instance and any of its workers.
-    assert statuses(cluster.b, "/auth/me", bearer(tokens), 3 * WORKERS) == [401] * (3 * WORKERS)
-    assert statuses(cluster.a, "/auth/me", bearer(tokens), 3 * WORKERS) == [401] * (3 * WORKERS)
+    assert statuses(cluster.b, "/auth/me", bearer(tokens["access_token"]), 3 * WORKERS) == [401] * (
+        3 * WORKERS
+    )
+    assert statuses(cluster.a, "/auth/me", bearer(tokens["access_token"]), 3 * WORKERS) == [401] * (
+        3 * WORKERS
+    )
     status, _ = call("POST", f"{cluster.b.url}/auth/refresh", {"refresh_token": tokens["refresh_token"]})
     assert status == 401
 
@@ -212,24 +218,30 @@ def test_deactivating_a_user_on_one_instance_locks_them_out_of_the_other_at_once
     admin = login(cluster.a)
     username = f"chaos-{uuid.uuid4().hex[:12]}"
     status, created = call(
-        "POST", f"{cluster.a.url}/users", {"username": username, "role_id": 2}, bearer(admin)
+        "POST", f"{cluster.a.url}/users", {"username": username, "role_id": 2}, bearer(admin["access_token"])
     )
     assert status == 201, created
     user = login(cluster.b, username, created["password"])
     for instance in (cluster.a, cluster.b):
-        assert statuses(instance, "/auth/me", bearer(user), 3 * WORKERS) == [200] * (3 * WORKERS)
+        assert statuses(instance, "/auth/me", bearer(user["access_token"]), 3 * WORKERS) == [200] * (
+            3 * WORKERS
+        )
 
-    status, body = call("DELETE", f"{cluster.b.url}/users/{created['id']}", headers=bearer(admin))
+    status, body = call(
+        "DELETE", f"{cluster.b.url}/users/{created['id']}", headers=bearer(admin["access_token"])
+    )
     assert status == 200, body
-    assert statuses(cluster.a, "/auth/me", bearer(user), 3 * WORKERS) == [401] * (3 * WORKERS)
-    assert statuses(cluster.b, "/auth/me", bearer(user), 3 * WORKERS) == [401] * (3 * WORKERS)
-    status, _ = call("POST", f"{cluster.a.url}/items", {"name": f"{username} item"}, bearer(user))
+    assert statuses(cluster.a, "/auth/me", bearer(user["access_token"]), 3 * WORKERS) == [401] * (3 * WORKERS)
+    assert statuses(cluster.b, "/auth/me", bearer(user["access_token"]), 3 * WORKERS) == [401] * (3 * WORKERS)
+    status, _ = call(
+        "POST", f"{cluster.a.url}/items", {"name": f"{username} item"}, bearer(user["access_token"])
+    )
     assert status == 401
     status, _ = call(
         "POST", f"{cluster.a.url}/auth/token", {"username": username, "password": created["password"]}
     )
     assert status == 401
-    call("POST", f"{cluster.a.url}/auth/logout", headers=bearer(admin))
+    call("POST", f"{cluster.a.url}/auth/logout", headers=bearer(admin["access_token"]))
 
 
 def poll_roles(instance: Instance, stop: threading.Event, seen: list, lock: threading.Lock) -> None:

@@ -22,7 +22,7 @@ import pytest
 
 from tests.chaos.conftest import server_env
 from tests.chaos.proxy import TcpProxy
-from tests.processes import DOCKER, Stack, free_port, http_ok, wait_until
+from tests.processes import Stack, free_port, start_api, wait_until
 
 WORKERS = 3
 ADMIN = {"username": "admin", "password": "chaos-admin-password"}
@@ -85,13 +85,6 @@ class Server:
             return log.read().decode(errors="replace")
 
 
-def _ready_workers(stack: Stack) -> int:
-    """Workers past post_worker_init (its deployment check queries the database, and a
-    worker that fails it halts gunicorn): each logs that its scheduler started."""
-    log = stack.logs["gunicorn"].read_text(errors="replace")
-    return min(log.count("Booting worker"), log.count("scheduler started"))
-
-
 @pytest.fixture(scope="module")
 def server(database, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("outage")
@@ -103,9 +96,7 @@ def server(database, tmp_path_factory):
     env = server_env(url, tmp, WEB_CONCURRENCY=str(WORKERS), PORT=str(port), METRICS_PORT=str(free_port()))
     try:
         # Migrations and seed run through the proxy too.
-        master = stack.start("gunicorn", [str(DOCKER / "entrypoint.sh")], env)
-        wait_until(lambda: http_ok(f"{stack.api}/healthz"), 60, "gunicorn /healthz")
-        wait_until(lambda: _ready_workers(stack) == WORKERS, 30, f"{WORKERS} workers ready")
+        master = start_api(stack, env, WORKERS)
         instance = Server(stack, proxy, port, master.pid, set(), stack.logs["gunicorn"].stat().st_size, [])
 
         def all_workers():

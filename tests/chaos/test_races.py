@@ -15,11 +15,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import pymysql
 import pytest
 
 from tests.chaos.conftest import server_env
-from tests.processes import DOCKER, Stack, free_port, http_ok, wait_until
+from tests.processes import Stack, free_port, mariadb_root, start_api
 
 CLIENTS = 50
 WORKERS = 4
@@ -87,7 +86,7 @@ class Server:
             return list(pool.map(client, bodies))
 
     def query(self, sql: str, *args) -> list[tuple]:
-        connection = pymysql.connect(host="127.0.0.1", user="root", database=self.database)
+        connection = mariadb_root(self.database)
         with connection, connection.cursor() as cursor:
             cursor.execute(sql, args)
             return list(cursor.fetchall())
@@ -98,11 +97,6 @@ class Server:
         created = self.call("POST", "/users", {"username": username, "role_id": 2}, self.admin_token)
         assert created.status == 201, str(created)
         return created.json()["id"], {"username": username, "password": created.json()["password"]}
-
-
-def _ready_workers(stack: Stack) -> int:
-    log = stack.logs["gunicorn"].read_text(errors="replace")
-    return min(log.count("Booting worker"), log.count("scheduler started"))
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +114,7 @@ def server(database, tmp_path_factory):
         METRICS_PORT=str(free_port()),
     )
     try:
-        stack.start("gunicorn", [str(DOCKER / "entrypoint.sh")], env)
-        wait_until(lambda: http_ok(f"{stack.api}/healthz"), 60, "gunicorn /healthz")
-        wait_until(lambda: _ready_workers(stack) == WORKERS, 30, f"{WORKERS} workers ready")
+        start_api(stack, env, WORKERS)
         instance = Server(port, database.rsplit("/", 1)[1])
         login = instance.call("POST", "/auth/token", ADMIN)
         assert login.status == 200, str(login)

@@ -22,7 +22,7 @@ import pymysql
 import pytest
 
 from tests.chaos.conftest import proxied_server
-from tests.processes import DOCKER, free_port, http_ok, start_nginx, wait_until
+from tests.processes import DOCKER, free_port, http_ok, mariadb_root, start_nginx, wait_until
 from webapp.models.row_count import SHARDS
 
 WORKERS = 3
@@ -160,13 +160,9 @@ def workers_of(master: int) -> set[int]:
     return children
 
 
-def connect(database: str, **options) -> pymysql.Connection:
-    return pymysql.connect(host="127.0.0.1", user="root", password="", database=database, **options)
-
-
 def waiting_for_locks(database: str) -> int:
     """Transactions of this database's clients waiting for a row lock."""
-    with connect(database) as connection, connection.cursor() as cursor:
+    with mariadb_root(database) as connection, connection.cursor() as cursor:
         cursor.execute(
             "SELECT COUNT(*) FROM information_schema.INNODB_TRX t "
             "JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
@@ -180,7 +176,7 @@ def lock_item_counters(database: str) -> pymysql.Connection:
     """Hold every shard of the items' kept count (webapp/models/row_count.py) in an open
     transaction: each POST /items inserts its row, then waits on one of these locks, inside a
     worker, until the transaction ends. A request held like that is in flight for sure."""
-    locker = connect(database, autocommit=False)
+    locker = mariadb_root(database, autocommit=False)
     with locker.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO row_counts (name, shard, `rows`) VALUES ('items', %s, 0) "
@@ -366,7 +362,7 @@ def test_every_acknowledged_item_exists_exactly_once(run):
     acknowledged = [c.name for c in run.calls if c.kind == "create" and c.status == 201]
     sent = {c.name for c in run.calls if c.kind == "create"}
     assert len(acknowledged) == len(set(acknowledged))
-    with connect(run.database) as connection, connection.cursor() as cursor:
+    with mariadb_root(run.database) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT name, COUNT(*) FROM items GROUP BY name")
         stored = dict(cursor.fetchall())
         cursor.execute("SELECT COALESCE(SUM(`rows`), 0) FROM row_counts WHERE name = 'items'")

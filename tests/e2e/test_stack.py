@@ -13,12 +13,12 @@ import urllib.parse
 import urllib.request
 import uuid
 
-import pymysql
 import pytest
 import yaml
 
 from tests.e2e.conftest import ARTIFACTS, PURGE_INTERVAL, WORKERS
-from tests.processes import DOCKER, ROOT, wait_until
+from tests.factories import bearer
+from tests.processes import DOCKER, ROOT, mariadb_root, metric_total, wait_until
 from tests.processes import http_call as call
 
 
@@ -29,22 +29,10 @@ def login(stack, username: str = "admin", password: str | None = None) -> dict:
     return body
 
 
-def bearer(tokens: dict) -> dict:
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
-
-
 def prometheus_value(stack, query: str) -> float | None:
     _, _, body = call("GET", f"{stack.prometheus}/api/v1/query?query={urllib.parse.quote(query)}")
     result = body["data"]["result"]
     return float(result[0]["value"][1]) if result else None
-
-
-def metric_total(stack, name: str) -> float:
-    """Sum of a metric's samples as gunicorn's master serves them (all workers)."""
-    _, _, text = call("GET", f"{stack.metrics}/metrics")
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if re.match(rf"{name}(\{{| )", line)
-    )
 
 
 # --- the shipped configuration files -------------------------------------------------
@@ -99,33 +87,45 @@ def test_compose_file_parses_and_every_mounted_file_exists():
 def test_the_main_flows_work_through_nginx(stack):
     base = stack.public
     admin = login(stack)
-    status, _, created = call("POST", f"{base}/users", {"username": "e2e-user", "role_id": 2}, bearer(admin))
+    status, _, created = call(
+        "POST", f"{base}/users", {"username": "e2e-user", "role_id": 2}, bearer(admin["access_token"])
+    )
     assert status == 201, created
     user = login(stack, "e2e-user", created["password"])
 
-    status, _, item = call("POST", f"{base}/items", {"name": f"lamp {uuid.uuid4().hex}"}, bearer(user))
+    status, _, item = call(
+        "POST", f"{base}/items", {"name": f"lamp {uuid.uuid4().hex}"}, bearer(user["access_token"])
+    )
     assert status == 201
     assert item["user_id"] == created["id"]
-    status, _, page = call("GET", f"{base}/items?limit=500", headers={**bearer(user), "X-Version": "1.0"})
+    status, _, page = call(
+        "GET", f"{base}/items?limit=500", headers={**bearer(user["access_token"]), "X-Version": "1.0"}
+    )
     assert status == 200
     assert page["limit"] == 100
     assert page["total"] >= 1
-    status, _, patched = call("PATCH", f"{base}/items/{item['id']}", {"description": None}, bearer(admin))
+    status, _, patched = call(
+        "PATCH", f"{base}/items/{item['id']}", {"description": None}, bearer(admin["access_token"])
+    )
     assert status == 200
     assert patched["description"] is None
-    status, _, problem = call("PATCH", f"{base}/items/{item['id']}", {"name": "x"}, bearer(login(stack)))
+    # An admin may rename another user's item.
+    status, _, renamed = call(
+        "PATCH", f"{base}/items/{item['id']}", {"name": "x"}, bearer(login(stack)["access_token"])
+    )
     assert status == 200
+    assert renamed["name"] == "x"
 
     status, _, refreshed = call("POST", f"{base}/auth/refresh", {"refresh_token": user["refresh_token"]})
     assert status == 200
-    assert call("GET", f"{base}/auth/me", headers=bearer(user))[0] == 401
-    assert call("GET", f"{base}/auth/me", headers=bearer(refreshed))[0] == 200
+    assert call("GET", f"{base}/auth/me", headers=bearer(user["access_token"]))[0] == 401
+    assert call("GET", f"{base}/auth/me", headers=bearer(refreshed["access_token"]))[0] == 200
     status, _, problem = call("GET", f"{base}/roles", headers={"X-Version": "0.1"})
     assert status == 426
     assert problem["detail"] == "Version not supported anymore"
-    assert call("POST", f"{base}/auth/logout", headers=bearer(refreshed))[0] == 200
-    assert call("GET", f"{base}/auth/me", headers=bearer(refreshed))[0] == 401
-    status, _, _ = call("DELETE", f"{base}/items/{item['id']}", headers=bearer(admin))
+    assert call("POST", f"{base}/auth/logout", headers=bearer(refreshed["access_token"]))[0] == 200
+    assert call("GET", f"{base}/auth/me", headers=bearer(refreshed["access_token"]))[0] == 401
+    status, _, _ = call("DELETE", f"{base}/items/{item['id']}", headers=bearer(admin["access_token"]))
     assert status == 200
 
 
@@ -218,7 +218,7 @@ def test_prometheus_scrapes_the_app_and_counts_every_request(stack):
     wait_until(target_up, 40, "Prometheus to report the target up")
     total = "sum(flask_http_request_total)"
     # Start from a value Prometheus has scraped after the last request of earlier tests.
-    served_before = metric_total(stack, "flask_http_request_total")
+    served_before = metric_total(stack.metrics, "flask_http_request_total")
     wait_until(lambda: prometheus_value(stack, total) == served_before, 40, "a scrape of the current total")
 
     sent = 25
@@ -228,7 +228,7 @@ def test_prometheus_scrapes_the_app_and_counts_every_request(stack):
 
     expected = served_before + sent
     wait_until(lambda: prometheus_value(stack, total) == expected, 40, f"Prometheus to count {expected}")
-    assert metric_total(stack, "flask_http_request_total") == expected
+    assert metric_total(stack.metrics, "flask_http_request_total") == expected
     print(f"[e2e] Prometheus counted {expected - served_before:.0f} of {sent} requests sent")
 
 
@@ -237,13 +237,13 @@ def test_prometheus_scrapes_the_app_and_counts_every_request(stack):
 
 def test_purge_runs_once_per_interval_across_all_workers(stack):
     window = 12
-    runs_before = metric_total(stack, "webapp_purge_runs_total")
+    runs_before = metric_total(stack.metrics, "webapp_purge_runs_total")
     started = time.time()
     time.sleep(window)
     finished = time.time()
-    runs = metric_total(stack, "webapp_purge_runs_total") - runs_before
+    runs = metric_total(stack.metrics, "webapp_purge_runs_total") - runs_before
 
-    connection = pymysql.connect(host="127.0.0.1", user="root", password="", database=stack.database)
+    connection = mariadb_root(stack.database)
     with connection, connection.cursor() as cursor:
         cursor.execute(
             "SELECT slot FROM job_runs WHERE job = 'purge_expired_sessions' AND slot BETWEEN %s AND %s",
@@ -263,7 +263,7 @@ def test_purge_runs_once_per_interval_across_all_workers(stack):
 
 def test_every_log_line_is_json_and_no_secret_reaches_the_log(stack):
     tokens = login(stack)
-    call("GET", f"{stack.public}/auth/me", headers=bearer(tokens))
+    call("GET", f"{stack.public}/auth/me", headers=bearer(tokens["access_token"]))
     call("POST", f"{stack.public}/auth/token", {"username": "admin", "password": "wrong password here"})
     time.sleep(0.5)
     text = stack.logs["gunicorn"].read_text()
