@@ -22,8 +22,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
 
 ## run: migrate and seed the database (SQLite in instance/ unless DATABASE_URL), serve on PORT
 run: $(VENV)/.runtime
-	$(BIN)/flask db upgrade
-	$(BIN)/flask seed
+	$(BIN)/flask deploy
 	PORT=$(PORT) $(BIN)/gunicorn -c docker/gunicorn.conf.py wsgi:app
 
 ## test: the suite on SQLite, then on TEST_DATABASE_URL when it is set

@@ -6,8 +6,6 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
-from webapp.database import advisory_lock
-
 config = context.config
 if config.config_file_name is not None:
     # Keep the app's own loggers working when migrations run inside it (tests, CLI).
@@ -37,8 +35,8 @@ def run_migrations_online():
 
     options = dict(migrate_ext.configure_args)
     options.setdefault("process_revision_directives", skip_empty_autogenerate)
-    # Instances starting together take turns: the second finds the schema up to date.
-    with engine.connect() as connection, advisory_lock(connection, "webapp-migrations"):
+    # Instances starting together run this one at a time: `flask deploy` holds its lock.
+    with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, **options)
         with context.begin_transaction():
             context.run_migrations()

@@ -23,9 +23,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     class for APP_ENV, then ``instance/config.py``, then environment variables.
     """
     from webapp.config import config_class, environment_overrides, validate_config
+    from webapp.transactions import App
 
     config = dict(config or {})
-    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app = App(__name__, instance_relative_config=True, static_folder=None)
     app.session_interface = NoCookieSessions()
     # Fields in the order the schemas declare them (id first), and no sorting work per response.
     app.json.sort_keys = False
@@ -73,10 +74,13 @@ def check_deployment(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
+    from functools import partial
+
     from sqlalchemy import event
 
-    from webapp.database import engine_options, sqlite_pragmas
+    from webapp.database import engine_options, galera_session, sqlite_pragmas
     from webapp.extensions import api, db, metrics, migrate, scheduler
+    from webapp.transactions import track_commits
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
         **engine_options(
@@ -91,9 +95,13 @@ def _init_extensions(app: Flask) -> None:
     api.init_app(app)
     scheduler.init_app(app)
     metrics.init_app(app)
+    track_commits()
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", sqlite_pragmas)
+        elif db.engine.dialect.name in ("mysql", "mariadb"):
+            sync_wait = app.config["GALERA_SYNC_WAIT"]
+            event.listen(db.engine, "connect", partial(galera_session, sync_wait=sync_wait))
 
 
 class NoCookieSessions(SessionInterface):

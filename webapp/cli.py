@@ -1,4 +1,4 @@
-"""flask commands: seed, users, versions and tokens."""
+"""flask commands: deploy, seed, users, versions, tokens, counts and fake."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from marshmallow import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from webapp import deploy
 from webapp.cache import clear_caches
-from webapp.database import advisory_lock
 from webapp.extensions import db
 from webapp.fake import load_fake_data
 from webapp.jobs import purge_expired_sessions
@@ -42,12 +42,56 @@ def _create_user(username: str, role_id: int, password: str) -> User:
     return user
 
 
+@click.command("deploy")
+@click.option(
+    "--timeout", default=600, show_default=True, help="Seconds to wait for another instance's deploy."
+)
+def deploy_command(timeout: int) -> None:
+    """Migrate and seed the database: what an instance runs before it serves.
+
+    Instances starting together, on one server or on any nodes of a cluster, take a lock in
+    the database: one of them migrates and seeds, the others wait for it and then find
+    nothing to do.
+    """
+    engine = db.engine
+    deploy.create_lock_table(engine)
+    if _up_to_date() and deploy.lock_holder(engine) is None:
+        click.echo("deploy: the database is up to date")
+        return
+    try:
+        with deploy.deploy_lock(timeout) as waited:
+            if _up_to_date():  # the instance that held the lock did it all
+                click.echo(f"deploy: done by another instance (waited {waited:.1f} s)")
+                return
+            migrated = deploy.migrate()
+            click.echo(
+                f"deploy: migrations applied ({migrated})" if migrated else "deploy: no migration to apply"
+            )
+            _seed()
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _up_to_date() -> bool:
+    """Schema at the newest migration and the seed's rows all there."""
+    current, heads = deploy.schema_revision(db.engine)
+    return (
+        current == heads
+        and not Role.missing()
+        and db.session.scalar(select(Version.id).limit(1)) is not None
+        and _admin_exists()
+    )
+
+
+def _admin_exists() -> bool:
+    username = current_app.config["ADMIN_USERNAME"]
+    return db.session.scalar(select(User.id).where(User.username == username)) is not None
+
+
 @click.command("seed")
 def seed_command() -> None:
     """Insert the roles, the first client version and the admin account, if missing."""
-    # Instances starting together seed one after the other (a no-op for the second).
-    with db.engine.connect() as connection, advisory_lock(connection, "webapp-seed"):
-        _seed()
+    _seed()
 
 
 def _seed() -> None:
@@ -59,7 +103,7 @@ def _seed() -> None:
     click.echo(f"roles: {added_roles} added; versions: {int(added_version)} added")
 
     username = current_app.config["ADMIN_USERNAME"]
-    if db.session.scalar(select(User).where(User.username == username)) is not None:
+    if _admin_exists():
         click.echo(f"admin account {username!r} already exists")
         return
     configured = current_app.config["ADMIN_PASSWORD"]
@@ -183,7 +227,7 @@ def fake_command(user_count: int, item_count: int) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (seed_command, fake_command):
+    for command in (deploy_command, seed_command, fake_command):
         app.cli.add_command(command)
     for group in (users_cli, versions_cli, tokens_cli, counts_cli):
         app.cli.add_command(group)

@@ -26,6 +26,12 @@ class Config:
     DATABASE_QUERY_TIMEOUT = 10
     # The Retry-After sent with a 503 while the database is unavailable.
     DATABASE_RETRY_AFTER = 5
+    # Tries of a request whose transaction loses a conflict (deadlock, Galera certification
+    # failure, lock wait timeout) before it is answered 503; see webapp/transactions.py.
+    DATABASE_CONFLICT_ATTEMPTS = 5
+    # On a Galera cluster, what each connection's reads wait for (wsrep_sync_wait): 1, reads
+    # see every write acknowledged on any node (read-your-writes); 0, no wait (faster, stale).
+    GALERA_SYNC_WAIT = 1
 
     # Brute-force limits: failed logins (and docs logins, and refreshes) per account and per
     # client address within a sliding window; beyond them, 429 with Retry-After.
@@ -157,6 +163,8 @@ def validate_config(config: dict[str, Any]) -> None:
                 f"APP_ENV=production needs {' and '.join(defaults)} set to a secret value "
                 "(environment variable or instance/config.py)"
             )
+    if config["DATABASE_CONFLICT_ATTEMPTS"] < 1:
+        raise RuntimeError("DATABASE_CONFLICT_ATTEMPTS must be at least 1")
     if config["PURGE_INTERVAL"] < 1:
         raise RuntimeError("PURGE_INTERVAL must be at least 1 second")
     if config["MAX_SESSIONS_PER_USER"] < 1:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from pymysql import converters as pymysql_converters
@@ -12,6 +10,7 @@ from sqlalchemy import Connection, DateTime, MetaData, TypeDecorator
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -25,6 +24,29 @@ NAMING_CONVENTION = {
 # Case- and accent-sensitive comparisons on MySQL, as on SQLite, so "Bob" and "bob"
 # are two names on both databases.
 MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+
+# `flask deploy`'s lock (webapp/deploy.py): the one table that exists before the migrations
+# and outside them, so Alembic must neither create nor drop it.
+DEPLOY_LOCK_TABLE = "deploy_lock"
+
+
+def migrated_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Alembic's include_name: every table but the deploy lock is the migrations' business."""
+    return not (type_ == "table" and name == DEPLOY_LOCK_TABLE)
+
+
+# MySQL/MariaDB errors meaning "this transaction lost to another one; run it again": a
+# deadlock (also how Galera reports a failed certification) and a lock wait timeout.
+CONFLICT_ERRORS = {1213, 1205}
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Whether ``error`` is a transaction that lost a conflict (worth retrying as a whole)."""
+    if not isinstance(error, OperationalError):
+        return False
+    args = getattr(error.orig, "args", ())
+    return bool(args) and args[0] in CONFLICT_ERRORS
 
 
 def utcnow() -> datetime:
@@ -101,6 +123,28 @@ def engine_options(url: str, connect_timeout: int, query_timeout: int = 10) -> d
     return {"pool_pre_ping": True}
 
 
+def galera_session(dbapi_connection, record, *, sync_wait: int) -> None:
+    """On a new MySQL connection, find out whether it reached a Galera node; if so, note the
+    node's index (``node_index``) and make its reads wait for every write the cluster has
+    acknowledged (``wsrep_sync_wait``), so a client reads its own writes made through any node.
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SHOW STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_index')")
+        status = dict(cursor.fetchall())
+        if status.get("wsrep_ready") != "ON":
+            return
+        record.info["galera_node"] = int(status["wsrep_local_index"])
+        cursor.execute("SET SESSION wsrep_sync_wait = %s", (sync_wait,))
+    finally:
+        cursor.close()
+
+
+def node_index(connection: Connection) -> int:
+    """The index of the Galera node behind ``connection`` when it connected (0 elsewhere)."""
+    return connection.info.get("galera_node", 0)
+
+
 def sqlite_pragmas(dbapi_connection, _record) -> None:
     """Enforce foreign keys and let readers work beside the writer (WAL)."""
     cursor = dbapi_connection.cursor()
@@ -108,27 +152,6 @@ def sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-@contextmanager
-def advisory_lock(connection: Connection, name: str, timeout: int = 300) -> Iterator[None]:
-    """Hold a server-wide named lock (MySQL) while several instances start at once.
-
-    SQLite needs none: one file, one writer at a time.
-    """
-    if connection.dialect.name not in ("mysql", "mariadb"):
-        yield
-        return
-    acquired = connection.exec_driver_sql("SELECT GET_LOCK(%s, %s)", (name, timeout)).scalar()
-    # The lock belongs to the connection, not the transaction: end the transaction the
-    # query opened, so the caller (Alembic) can run and commit its own.
-    connection.commit()
-    if acquired != 1:
-        raise RuntimeError(f"could not take the database lock {name!r} within {timeout} s")
-    try:
-        yield
-    finally:
-        connection.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (name,))
 
 
 def add_to_counters(connection: Connection, model: type, rows: list[dict], column: str) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, O
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from webapp.database import is_conflict
 from webapp.logs import describe_exception
 
 logger = logging.getLogger(__name__)
@@ -120,12 +121,20 @@ def handle_integrity_error(error: IntegrityError):
 
 
 def handle_database_unavailable(error: Exception):
-    """The database is down, unreachable or timing out: 503, and a hint when to retry.
+    """The database is down, unreachable or timing out, or a transaction kept losing
+    conflicts: 503, and a hint when to retry.
 
     The pool's pre-ping replaces connections the server dropped, so once the database is
     back the next requests succeed without a restart.
     """
     current_app.extensions["sqlalchemy"].session.rollback()
+    if is_conflict(error):
+        # Every attempt lost to concurrent transactions (see webapp/transactions.py).
+        attempts = current_app.config["DATABASE_CONFLICT_ATTEMPTS"]
+        logger.warning("transaction conflict: %d attempts failed (error %s)", attempts, error.orig.args[0])
+        return problem(
+            503, "The request conflicted with concurrent ones; try again.", headers=[("Retry-After", "1")]
+        )
     logger.error("database unavailable: %s", type(error).__name__)
     retry_after = str(current_app.config["DATABASE_RETRY_AFTER"])
     return problem(

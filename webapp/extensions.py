@@ -8,13 +8,13 @@ from flask_apscheduler import APScheduler
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
-from webapp.database import Base
+from webapp.database import Base, migrated_name
 from webapp.metrics import Metrics
 from webapp.openapi import Api
 
 # Objects stay loaded after commit: a request that commits and then answers needs no reload.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-migrate = Migrate(render_as_batch=True, compare_type=True)
+migrate = Migrate(render_as_batch=True, compare_type=True, include_name=migrated_name)
 api = Api()
 scheduler = APScheduler()
 metrics = Metrics()

@@ -3,7 +3,9 @@
 Every gunicorn worker runs the scheduler, with triggers aligned on multiples of the
 interval; at each tick all workers race to insert the same (job, slot) row and only the
 insert that wins runs the job. The database decides, so this holds on SQLite and MySQL and
-across instances that share it.
+across instances that share it, on one server or on any nodes of a Galera cluster (where the
+losing inserts fail certification instead of the unique key: they are retried, and then
+meet the key).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from webapp.extensions import db, scheduler
 from webapp.metrics import PURGE_RUNS, PURGED_SESSIONS
 from webapp.models import JobRun, Token
 from webapp.ratelimit import purge_old_windows
+from webapp.transactions import retrying
 
 logger = logging.getLogger(__name__)
 
@@ -30,24 +33,37 @@ PURGE_JOB = "purge_expired_sessions"
 JOB_RUN_RETENTION = timedelta(days=30)
 
 
-def run_once_per_slot(job: str, interval: float, work: Callable[[], int]) -> int | None:
-    """Run ``work`` unless another worker already ran ``job`` in this interval slot.
-
-    Returns what ``work`` returned, or None when the slot was taken.
-    """
-    claim = JobRun(job=job, slot=int(time.time() // interval))
+def _claim(job: str, slot: int) -> JobRun | None:
+    claim = JobRun(job=job, slot=slot)
     db.session.add(claim)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         return None
-    claim.rows = work()
+    return claim
+
+
+def _finish(claim: JobRun, rows: int) -> None:
+    claim.rows = rows
     db.session.execute(
-        delete(JobRun).where(JobRun.job == job, JobRun.started_at < utcnow() - JOB_RUN_RETENTION)
+        delete(JobRun).where(JobRun.job == claim.job, JobRun.started_at < utcnow() - JOB_RUN_RETENTION)
     )
     db.session.commit()
-    return claim.rows
+
+
+def run_once_per_slot(job: str, interval: float, work: Callable[[], int]) -> int | None:
+    """Run ``work`` (which commits once) unless another worker already ran ``job`` in this
+    interval slot. Each transaction is retried whole if it loses a conflict.
+
+    Returns what ``work`` returned, or None when the slot was taken.
+    """
+    claim = retrying(lambda: _claim(job, int(time.time() // interval)))
+    if claim is None:
+        return None
+    rows = retrying(work)
+    retrying(lambda: _finish(claim, rows))
+    return rows
 
 
 def purge_expired_sessions() -> int:

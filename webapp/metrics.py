@@ -22,6 +22,12 @@ VERSION_REJECTIONS = Counter(
 )
 PURGE_RUNS = Counter("webapp_purge_runs_total", "Runs of the expired-session purge")
 PURGED_SESSIONS = Counter("webapp_purged_sessions_total", "Expired sessions deleted by the purge")
+DB_RETRIES = Counter(
+    "webapp_db_retries_total",
+    "Requests whose transaction lost a conflict (deadlock, Galera certification, lock wait): "
+    "retried, or exhausted (every attempt failed; answered 503)",
+    ["outcome"],
+)
 
 
 class Metrics(PrometheusMetrics):

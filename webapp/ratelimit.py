@@ -19,7 +19,7 @@ from flask import current_app, request
 from flask_smorest import abort
 from sqlalchemy import ScalarSelect, delete, func, select
 
-from webapp.database import add_to_counters
+from webapp.database import add_to_counters, node_index
 from webapp.extensions import db
 from webapp.models import AuthFailure, User
 from webapp.security import verify_password
@@ -118,8 +118,12 @@ def authenticate(username: str, password: str, *, lock: bool = False) -> User | 
 def record_failure(limits: list[Limit]) -> None:
     """Count one failure for each limit's key (the caller commits)."""
     window, _ = _window()
-    rows = [{"key_digest": limit.key, "window_index": window, "failures": 1} for limit in limits]
-    add_to_counters(db.session.connection(), AuthFailure, rows, "failures")
+    connection = db.session.connection()
+    shard = node_index(connection)
+    rows = [
+        {"key_digest": limit.key, "window_index": window, "shard": shard, "failures": 1} for limit in limits
+    ]
+    add_to_counters(connection, AuthFailure, rows, "failures")
 
 
 def purge_old_windows() -> int:

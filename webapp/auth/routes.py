@@ -46,14 +46,15 @@ def login(credentials):
     most MAX_SESSIONS_PER_USER sessions; a new login ends the oldest. Too many failures for
     an account or from an address are answered 429 until the window passes.
     """
-    # The account's row stays locked until commit: logins of one account queue, so the
-    # session cap holds under races.
+    # The account's row stays locked until commit (and is written: see User.record_login):
+    # logins of one account queue, so the session cap holds under races.
     user = ratelimit.authenticate(credentials["username"], credentials["password"], lock=True)
     if user is None:
         LOGINS.labels("failed").inc()
         _reject("Incorrect username or password")
     if needs_rehash(user.password_hash):
         user.set_password(credentials["password"])
+    user.record_login()
     token = Token.issue(user)
     db.session.commit()
     LOGINS.labels("ok").inc()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, String
+from sqlalchemy import BigInteger, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS
@@ -18,4 +18,6 @@ class AuthFailure(db.Model):
     # SHA-256 of "scope:value": fixed width, and no address or username stored in clear.
     key_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # The cluster node that counted them (0 on a single server): nodes never share a row.
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False, default=0)
     failures: Mapped[int] = mapped_column(default=0)

@@ -34,9 +34,14 @@ class Role(db.Model):
         )
 
     @classmethod
+    def missing(cls) -> dict[int, str]:
+        """The fixed roles not in the table yet."""
+        present = set(db.session.scalars(select(cls.id)))
+        return {i: name for i, name in cls.NAMES.items() if i not in present}
+
+    @classmethod
     def ensure_all(cls) -> int:
         """Insert the roles that are missing; returns how many were added."""
-        present = set(db.session.scalars(select(cls.id)))
-        missing = [cls(id=i, name=n) for i, n in cls.NAMES.items() if i not in present]
-        db.session.add_all(missing)
+        missing = cls.missing()
+        db.session.add_all(cls(id=i, name=name) for i, name in missing.items())
         return len(missing)

@@ -7,10 +7,12 @@ import random
 from sqlalchemy import BigInteger, Connection, ScalarSelect, SmallInteger, String, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.database import MYSQL_TABLE_ARGS, add_to_counters
+from webapp.database import MYSQL_TABLE_ARGS, add_to_counters, node_index
 from webapp.extensions import db
 
-# Writers add to one of these rows at random, so concurrent inserts seldom wait on one lock.
+# Writers add to one of a node's SHARDS rows at random, so concurrent inserts seldom wait on
+# one lock; each node of a Galera cluster has rows of its own, so writes on different nodes
+# never conflict over a count.
 SHARDS = 8
 
 
@@ -30,7 +32,7 @@ class RowCount(db.Model):
 
     @classmethod
     def add(cls, connection: Connection, name: str, delta: int) -> None:
-        shard = random.randrange(SHARDS)  # noqa: S311 (spreading writes, not a secret)
+        shard = node_index(connection) * SHARDS + random.randrange(SHARDS)  # noqa: S311 (not a secret)
         add_to_counters(connection, cls, [{"name": name, "shard": shard, "rows": delta}], "rows")
 
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import ColumnElement, ForeignKey, String, event, inspect, literal, select
+from sqlalchemy import ColumnElement, ForeignKey, String, event, inspect, literal, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
@@ -31,6 +31,7 @@ class User(db.Model):
     activated: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def is_admin(self) -> bool:
@@ -65,6 +66,20 @@ class User(db.Model):
         query = select(cls, *columns).select_from(one_row).outerjoin(cls, cls.username == username)
         user, *values = db.session.execute(query.with_for_update() if lock else query).one()
         return (user if user is not None and user.username == username else None), values
+
+    def record_login(self) -> None:
+        """Note the login on the account's row, leaving ``updated_at`` alone (the public
+        profile must not tell when someone logs in).
+
+        Writing the row also orders logins across a Galera cluster, where the row lock that
+        ``find(lock=True)`` takes holds on one node only: of two logins of one account on
+        different nodes, the second to commit fails certification and is retried, and then
+        sees the first one's session (the session cap holds).
+        """
+        db.session.execute(
+            update(User).where(User.id == self.id).values(last_login_at=utcnow(), updated_at=User.updated_at),
+            execution_options={"synchronize_session": False},
+        )
 
     @classmethod
     def active_admins_with_password(cls, password: str) -> list[User]:

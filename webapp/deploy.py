@@ -1,0 +1,161 @@
+"""Bringing the database up to date when instances start: exactly one of them migrates and
+seeds, whatever node of a cluster each is connected to; the others wait for it, then serve.
+
+The lock is a row: the instance that inserts ``deploy_lock``'s one row holds it. A primary key
+holds across a whole Galera cluster (a second insert on another node fails certification),
+on one MySQL server and on SQLite alike, where a named lock (``GET_LOCK``) or ``LOCK TABLES``
+would lock one node only. The holder renews a lease while it works, so an instance that dies
+holding the lock delays the next start by LEASE seconds, not forever.
+
+``deploy_lock`` is the one table the migrations do not create: it must exist before they
+run. ``CREATE TABLE IF NOT EXISTS`` makes it, once, whichever instance gets there first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from alembic import command
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import current_app
+from sqlalchemy import Column, Engine, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.schema import CreateTable
+
+from webapp.database import DEPLOY_LOCK_TABLE, MYSQL_TABLE_ARGS, UTCDateTime, is_conflict, utcnow
+from webapp.extensions import db
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME = "deploy"
+# How long a holder's claim lasts without renewal, and how often it renews it.
+LEASE = timedelta(seconds=30)
+RENEW_EVERY = 5.0
+POLL_EVERY = 0.5
+
+# Not on the models' metadata, and filtered out of Alembic's view (database.migrated_name).
+lock_table = Table(
+    DEPLOY_LOCK_TABLE,
+    MetaData(),
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+
+def _alembic_config():
+    return current_app.extensions["migrate"].migrate.get_config()
+
+
+def schema_revision(engine: Engine) -> tuple[set[str], set[str]]:
+    """The revisions the database is at, and the newest ones the code has."""
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current, set(ScriptDirectory.from_config(_alembic_config()).get_heads())
+
+
+def migrate() -> str | None:
+    """Apply the migrations the database lacks; returns "<from> -> <to>", or None if none."""
+    current, heads = schema_revision(db.engine)
+    if current == heads:
+        return None
+    command.upgrade(_alembic_config(), "head")
+    return f"{', '.join(sorted(current)) or 'empty'} -> {', '.join(sorted(heads))}"
+
+
+def lock_holder(engine: Engine) -> str | None:
+    """Who holds the deploy lock now, if anyone."""
+    with engine.connect() as connection:
+        return connection.execute(select(lock_table.c.holder).where(lock_table.c.name == LOCK_NAME)).scalar()
+
+
+def _try_acquire(engine: Engine, holder: str) -> bool:
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert(lock_table).values(name=LOCK_NAME, holder=holder, expires_at=utcnow() + LEASE)
+            )
+    except IntegrityError:
+        return False
+    except OperationalError as error:
+        if is_conflict(error):  # another node's insert certified first
+            return False
+        raise
+    return True
+
+
+def _expire_stale(engine: Engine) -> None:
+    """Free the lock if its holder stopped renewing it (it died while deploying)."""
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                delete(lock_table).where(lock_table.c.name == LOCK_NAME, lock_table.c.expires_at < utcnow())
+            )
+    except OperationalError as error:
+        if not is_conflict(error):  # two waiters freeing it at once: either will do
+            raise
+
+
+class _Renewal(threading.Thread):
+    """Renews the holder's lease every RENEW_EVERY seconds until stopped."""
+
+    def __init__(self, engine: Engine, holder: str) -> None:
+        super().__init__(name="deploy-lock-renewal", daemon=True)
+        self.engine, self.holder, self.stopped = engine, holder, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(RENEW_EVERY):
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        update(lock_table)
+                        .where(lock_table.c.name == LOCK_NAME, lock_table.c.holder == self.holder)
+                        .values(expires_at=utcnow() + LEASE)
+                    )
+            except SQLAlchemyError as error:  # the next renewal may succeed; the lease is long
+                logger.warning("deploy lock renewal failed: %s", type(error).__name__)
+
+
+def create_lock_table(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(CreateTable(lock_table, if_not_exists=True))
+
+
+@contextmanager
+def deploy_lock(timeout: float) -> Iterator[float]:
+    """Hold the cluster-wide deploy lock for the block; yields the seconds spent waiting.
+
+    Raises RuntimeError if another instance keeps it (renewing its lease) beyond ``timeout``.
+    """
+    engine = db.engine
+    create_lock_table(engine)
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    while not _try_acquire(engine, holder):
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(
+                f"another instance ({lock_holder(engine)}) has been deploying for over {timeout:.0f} s"
+            )
+        _expire_stale(engine)
+        time.sleep(POLL_EVERY)
+    renewal = _Renewal(engine, holder)
+    renewal.start()
+    try:
+        yield time.monotonic() - started
+    finally:
+        renewal.stopped.set()
+        renewal.join()
+        with engine.begin() as connection:
+            connection.execute(
+                delete(lock_table).where(lock_table.c.name == LOCK_NAME, lock_table.c.holder == holder)
+            )

@@ -1,0 +1,81 @@
+"""Transactions that lose a conflict are retried whole, so clients never see one.
+
+Two transactions that want the same rows can both fail to finish: InnoDB breaks a deadlock
+by rolling one back (error 1213), a lock wait can time out (1205), and on a Galera cluster a
+transaction that wrote the same rows as one committed on another node first fails its
+certification (also 1213, "wsrep aborted transaction"). None of these is an outage: the
+database is fine and the same work, started again, succeeds. So each request's work is the
+unit of retry: ``App`` runs the before-request hooks and the view again from the start,
+after a jittered pause, up to DATABASE_CONFLICT_ATTEMPTS times. Nothing reaches the client
+before the commit, so a retried request answers exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Flask, current_app, g
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
+
+from webapp.database import is_conflict
+from webapp.extensions import db
+from webapp.metrics import DB_RETRIES
+
+T = TypeVar("T")
+
+# The first pause is up to BACKOFF seconds, then twice as long each time (full jitter, so
+# the transactions that collided do not collide again in step).
+BACKOFF = 0.01
+
+
+def retrying(work: Callable[[], T]) -> T:
+    """Run ``work``; while it fails on a conflict, roll back and run it again, at most
+    DATABASE_CONFLICT_ATTEMPTS times in all. The last failure propagates (answered 503).
+
+    A conflict after something was already committed is not retried: running the work again
+    would repeat what is done. Views commit once, at the end, so this does not happen.
+    """
+    attempts = current_app.config["DATABASE_CONFLICT_ATTEMPTS"]
+    for attempt in range(1, attempts + 1):
+        g.committed = False
+        try:
+            return work()
+        except OperationalError as error:
+            if not is_conflict(error) or g.committed:
+                raise
+            db.session.rollback()
+            if attempt == attempts:
+                DB_RETRIES.labels("exhausted").inc()
+                raise
+            DB_RETRIES.labels("retried").inc()
+            time.sleep(random.uniform(0, BACKOFF * 2**attempt))  # noqa: S311 (jitter, not a secret)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class App(Flask):
+    """Flask, with each request's database work retried whole when it loses a conflict.
+
+    The hooks and the view are retried separately: a hook that commits (the docs' password
+    check) is one unit, the view another.
+    """
+
+    def preprocess_request(self):
+        return retrying(super().preprocess_request)
+
+    def dispatch_request(self):
+        return retrying(super().dispatch_request)
+
+
+def _note_commit(session) -> None:
+    if g:  # outside an app context (a script, a migration) there is nothing to note
+        g.committed = True
+
+
+def track_commits() -> None:
+    """Note in ``g`` when a request has committed, so a later conflict is not retried over it."""
+    if not event.contains(db.session, "after_commit", _note_commit):
+        event.listen(db.session, "after_commit", _note_commit)
