@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 
 PORT ?= 8080
 
-.PHONY: run test lint format e2e security chaos bench clean
+.PHONY: run test lint format e2e security chaos cluster bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,16 @@ security: $(VENV)/.dev
 ## graceful restarts, a 5-minute soak (MariaDB, gunicorn, nginx)
 chaos: $(VENV)/.dev
 	$(BIN)/pytest tests/chaos -v -s -p no:cacheprovider
+
+## cluster: a 3-node MariaDB Galera cluster and HAProxy on loopback, from the files
+## compose.cluster.yml runs (replication, health-check failover, a killed node rejoining)
+cluster: $(VENV)/.dev
+	@if ! command -v mariadbd >/dev/null || ! command -v mariadb-install-db >/dev/null \
+		|| ! command -v rsync >/dev/null || ! command -v haproxy >/dev/null \
+		|| [ ! -e /usr/lib/galera/libgalera_smm.so ]; then \
+		apt-get update && apt-get install -y --no-install-recommends galera-4 mariadb-server rsync haproxy; \
+	fi
+	$(BIN)/pytest tests/cluster -v -s -p no:cacheprovider
 
 ## bench: the API against its floors, one sync worker on MariaDB, wrk on the other core
 ## (BENCH_ARGS=--profile adds a py-spy profile, --skip-growth skips the 1M-item phase)

@@ -4,6 +4,7 @@ docker/prometheus/prometheus.yml; used by the end-to-end, fuzzing and benchmark 
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -11,11 +12,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,11 +82,88 @@ def http_call(method: str, url: str, body=None, headers: dict | None = None, tim
     return status, response_headers, json.loads(raw) if "json" in content_type else raw.decode()
 
 
-def metric_total(metrics_url: str, name: str) -> float:
-    """Sum of a metric's samples as one gunicorn master serves them (all its workers)."""
+@dataclass
+class Answer:
+    """One HTTP answer, kept whole for assertions and messages."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.content_type}: {self.body[:200]!r}"
+
+
+@dataclass(frozen=True)
+class Call:
+    """A request to send: ``base`` is the server's URL (``http://127.0.0.1:8080``)."""
+
+    base: str
+    method: str
+    path: str
+    body: object = None
+    token: str | None = None
+
+
+def _connect(base: str, timeout: float) -> http.client.HTTPConnection:
+    address = urllib.parse.urlsplit(base)
+    return http.client.HTTPConnection(address.hostname, address.port, timeout=timeout)
+
+
+def _send(connection: http.client.HTTPConnection, call: Call) -> Answer:
+    headers = {"Content-Type": "application/json"} if call.body is not None else {}
+    if call.token:
+        headers["Authorization"] = f"Bearer {call.token}"
+    connection.request(
+        call.method, call.path, json.dumps(call.body) if call.body is not None else None, headers
+    )
+    response = connection.getresponse()
+    return Answer(response.status, response.headers.get_content_type(), response.read())
+
+
+def send(call: Call, timeout: float = 60) -> Answer:
+    """One request on a connection of its own."""
+    connection = _connect(call.base, timeout)
+    try:
+        return _send(connection, call)
+    finally:
+        connection.close()
+
+
+def race(calls: list[Call], timeout: float = 60) -> list[Answer]:
+    """Every call from its own thread, each connected first, then all released together by a
+    barrier (only the requests are left to race); answers in the order of ``calls``."""
+    barrier = threading.Barrier(len(calls))
+
+    def client(call: Call) -> Answer:
+        connection = _connect(call.base, timeout)
+        try:
+            connection.connect()
+            barrier.wait(timeout=30)
+            return _send(connection, call)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(client, calls))
+
+
+def tally(answers: list[Answer]) -> dict[int, int]:
+    """How many answers of each status, by status."""
+    return dict(sorted(Counter(answer.status for answer in answers).items()))
+
+
+def metric_total(metrics_url: str, name: str, labels: str = "") -> float:
+    """Sum of a metric's samples as one gunicorn master serves them (all its workers); with
+    ``labels`` (``outcome="retried"``), of the samples that carry them."""
     _, _, text = http_call("GET", f"{metrics_url}/metrics")
     return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if re.match(rf"{name}(\{{| )", line)
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if re.match(rf"{name}(\{{| )", line) and labels in line
     )
 
 

@@ -86,7 +86,7 @@ def milliseconds(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url: str, seconds: int, env: dict[str, str], script: Path) -> dict:
+def wrk(url: str, seconds: int, env: dict[str, str], script: Path, connections: int = CONNECTIONS) -> dict:
     """One wrk run pinned to CPU 1: requests/s, p50 and p99 in ms, non-2xx answers."""
     command = [
         "taskset",
@@ -96,7 +96,7 @@ def wrk(url: str, seconds: int, env: dict[str, str], script: Path) -> dict:
         "--timeout",
         "60s",
         "-t1",
-        f"-c{CONNECTIONS}",
+        f"-c{connections}",
         f"-d{seconds}s",
         "--latency",
         "-s",

@@ -114,7 +114,7 @@ def flask_cli(cluster: Cluster, *args: str) -> str:
 @pytest.fixture(scope="module")
 def cluster(database, tmp_path_factory):
     """Instances a and b, both through docker/entrypoint.sh, started at the same moment (the
-    migrations and the seed take a MySQL named lock in turn)."""
+    one migrates and seeds under `flask deploy`'s lock while the other waits)."""
     tmp = tmp_path_factory.mktemp("instances")
     shared = server_env(
         database,

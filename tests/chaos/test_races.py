@@ -6,19 +6,14 @@ concurrent updates of one row leave one whole value, and nothing is ever a 500.
 
 from __future__ import annotations
 
-import http.client
-import json
-import threading
 import time
 import uuid
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
 
 from tests.chaos.conftest import server_env
-from tests.processes import Stack, free_port, mariadb_root, start_api
+from tests.processes import Answer, Call, Stack, free_port, mariadb_root, race, send, start_api, tally
 
 CLIENTS = 50
 WORKERS = 4
@@ -30,60 +25,22 @@ PROBLEM = "application/problem+json"
 
 
 @dataclass
-class Answer:
-    status: int
-    content_type: str
-    body: bytes
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __str__(self) -> str:
-        return f"{self.status} {self.content_type}: {self.body[:200]!r}"
-
-
-@dataclass
 class Server:
     port: int
     database: str
     admin_token: str = ""
 
-    def _connection(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-
-    @staticmethod
-    def _send(connection, method: str, path: str, body, token: str | None) -> Answer:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        connection.request(method, path, json.dumps(body) if body is not None else None, headers)
-        response = connection.getresponse()
-        data = response.read()
-        return Answer(response.status, response.headers.get_content_type(), data)
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def call(self, method: str, path: str, body=None, token: str | None = None) -> Answer:
-        connection = self._connection()
-        try:
-            return self._send(connection, method, path, body, token)
-        finally:
-            connection.close()
+        return send(Call(self.base, method, path, body, token))
 
     def race(self, method: str, path: str, bodies: list, token: str | None = None) -> list[Answer]:
         """One request per body, from CLIENTS threads released together; answers in order."""
         assert len(bodies) == CLIENTS
-        barrier = threading.Barrier(CLIENTS)
-
-        def client(body) -> Answer:
-            connection = self._connection()
-            try:
-                connection.connect()  # connected before the barrier: only the request is left
-                barrier.wait(timeout=30)
-                return self._send(connection, method, path, body, token)
-            finally:
-                connection.close()
-
-        with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-            return list(pool.map(client, bodies))
+        return race([Call(self.base, method, path, body, token) for body in bodies])
 
     def query(self, sql: str, *args) -> list[tuple]:
         connection = mariadb_root(self.database)
@@ -127,10 +84,6 @@ def server(database, tmp_path_factory):
         stack.stop_all()
 
 
-def _tally(answers: list[Answer]) -> dict[int, int]:
-    return dict(sorted(Counter(answer.status for answer in answers).items()))
-
-
 def _assert_problems(answers: list[Answer], status: int) -> None:
     for answer in answers:
         assert answer.status == status, str(answer)
@@ -144,9 +97,9 @@ def test_same_item_name_created_at_once_exactly_one_wins(server):
     started = time.monotonic()
     answers = server.race("POST", "/items", [{"name": name}] * CLIENTS, server.admin_token)
     elapsed = time.monotonic() - started
-    print(f"[chaos] race item name: {CLIENTS} x POST /items {name!r} -> {_tally(answers)} in {elapsed:.2f}s")
+    print(f"[chaos] race item name: {CLIENTS} x POST /items {name!r} -> {tally(answers)} in {elapsed:.2f}s")
     created = [answer for answer in answers if answer.status == 201]
-    assert len(created) == 1, _tally(answers)
+    assert len(created) == 1, tally(answers)
     _assert_problems([answer for answer in answers if answer.status != 201], 409)
     assert server.query("SELECT COUNT(*) FROM items WHERE name = %s", name) == [(1,)]
     assert server.call("GET", f"/items/{created[0].json()['id']}", token=server.admin_token).status == 200
@@ -160,10 +113,10 @@ def test_same_username_created_at_once_exactly_one_wins(server):
     )
     elapsed = time.monotonic() - started
     print(
-        f"[chaos] race username: {CLIENTS} x POST /users {username!r} -> {_tally(answers)} in {elapsed:.2f}s"
+        f"[chaos] race username: {CLIENTS} x POST /users {username!r} -> {tally(answers)} in {elapsed:.2f}s"
     )
     created = [answer for answer in answers if answer.status == 201]
-    assert len(created) == 1, _tally(answers)
+    assert len(created) == 1, tally(answers)
     _assert_problems([answer for answer in answers if answer.status != 201], 409)
     assert server.query("SELECT COUNT(*) FROM users WHERE username = %s", username) == [(1,)]
     # The one account created works with the password its answer carried.
@@ -186,11 +139,11 @@ def test_same_refresh_token_at_once_is_spent_once(server):
         elapsed = time.monotonic() - started
         print(
             f"[chaos] race refresh {round_}/{ROUNDS}: {CLIENTS} x POST /auth/refresh (one token) "
-            f"-> {_tally(answers)} in {elapsed:.2f}s"
+            f"-> {tally(answers)} in {elapsed:.2f}s"
         )
-        assert all(answer.status < 500 for answer in answers), _tally(answers)
+        assert all(answer.status < 500 for answer in answers), tally(answers)
         renewed = [answer for answer in answers if answer.status == 200]
-        assert len(renewed) == 1, _tally(answers)
+        assert len(renewed) == 1, tally(answers)
         pair = renewed[0].json()
         assert pair["access_token"], str(renewed[0])
         assert pair["refresh_token"], str(renewed[0])
@@ -209,7 +162,7 @@ def test_logins_beyond_the_session_cap_at_once_keep_the_cap(server):
         started = time.monotonic()
         answers = server.race("POST", "/auth/token", [credentials] * CLIENTS)
         elapsed = time.monotonic() - started
-        assert all(answer.status == 200 for answer in answers), _tally(answers)
+        assert all(answer.status == 200 for answer in answers), tally(answers)
         (rows,) = server.query("SELECT COUNT(*) FROM tokens WHERE user_id = %s", user_id)[0]
         working = [
             answer
@@ -218,7 +171,7 @@ def test_logins_beyond_the_session_cap_at_once_keep_the_cap(server):
         ]
         print(
             f"[chaos] race session cap {round_}/{ROUNDS}: {CLIENTS} x POST /auth/token (cap {MAX_SESSIONS}) "
-            f"-> {_tally(answers)} in {elapsed:.2f}s; {rows} sessions stored, {len(working)} tokens work"
+            f"-> {tally(answers)} in {elapsed:.2f}s; {rows} sessions stored, {len(working)} tokens work"
         )
         assert 1 <= rows <= MAX_SESSIONS
         assert len(working) == rows
@@ -237,7 +190,7 @@ def test_concurrent_patches_of_one_item_leave_one_whole_value(server):
         "PATCH", f"/items/{item['id']}", [{"description": value} for value in values], server.admin_token
     )
     elapsed = time.monotonic() - started
-    assert all(answer.status == 200 for answer in answers), _tally(answers)
+    assert all(answer.status == 200 for answer in answers), tally(answers)
     for answer in answers:
         assert answer.json()["description"] in values, str(answer)
     final = server.call("GET", f"/items/{item['id']}", token=server.admin_token)
@@ -248,6 +201,6 @@ def test_concurrent_patches_of_one_item_leave_one_whole_value(server):
     assert stored == [(item["name"], final.json()["description"], item["user_id"])]
     winner = values.index(final.json()["description"])
     print(
-        f"[chaos] race patch: {CLIENTS} x PATCH /items/{item['id']} -> {_tally(answers)} "
+        f"[chaos] race patch: {CLIENTS} x PATCH /items/{item['id']} -> {tally(answers)} "
         f"in {elapsed:.2f}s; writer {winner}'s value won"
     )

@@ -1,0 +1,178 @@
+"""API instances on the cluster, each started as the container starts one (docker/entrypoint.sh:
+`flask deploy`, then gunicorn with 2 workers), all at the same moment."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.chaos.conftest import server_env
+from tests.processes import (
+    DOCKER,
+    Answer,
+    Call,
+    Stack,
+    free_port,
+    http_ok,
+    metric_total,
+    ready_workers,
+    send,
+    wait_until,
+)
+
+WORKERS = 2
+MAX_SESSIONS = 2
+PURGE_INTERVAL = 2
+ADMIN = {"username": "admin", "password": "chaos-admin-password"}
+
+
+@dataclass
+class Instance:
+    """One API instance (gunicorn master and workers) and the database address it uses."""
+
+    name: str
+    stack: Stack
+    database_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    started: float = 0.0
+    ready_after: float = 0.0
+
+    @property
+    def base(self) -> str:
+        return self.stack.api
+
+    def call(
+        self, method: str, path: str, body=None, token: str | None = None, timeout: float = 30
+    ) -> Answer:
+        return send(Call(self.base, method, path, body, token), timeout=timeout)
+
+    def log(self) -> str:
+        return self.stack.logs["gunicorn"].read_text(errors="replace")
+
+    def metric(self, name: str, labels: str = "") -> float:
+        return metric_total(self.stack.metrics, name, labels)
+
+    def stop(self) -> None:
+        self.stack.stop_all()
+
+
+def start_instances(tmp: Path, database_urls: dict[str, str], **settings: str) -> list[Instance]:
+    """One instance per ``{name: database_url}``, all launched at the same moment; returns
+    once every one answers /healthz with its workers ready (each gets 60 s)."""
+    instances = []
+    secret = uuid.uuid4().hex  # one deployment: every instance shares the secrets
+    for name, url in database_urls.items():
+        port, metrics_port = free_port(), free_port()
+        folder = tmp / name
+        folder.mkdir(parents=True, exist_ok=True)
+        stack = Stack(
+            tmp=folder,
+            database_url=url,
+            api=f"http://127.0.0.1:{port}",
+            metrics=f"http://127.0.0.1:{metrics_port}",
+        )
+        env = server_env(
+            url,
+            folder,
+            SECRET_KEY=secret,
+            PORT=str(port),
+            METRICS_PORT=str(metrics_port),
+            WEB_CONCURRENCY=str(WORKERS),
+            MAX_SESSIONS_PER_USER=str(MAX_SESSIONS),
+            PURGE_INTERVAL=str(PURGE_INTERVAL),
+            **settings,
+        )
+        instances.append(Instance(name, stack, url, env))
+    barrier = threading.Barrier(len(instances))
+
+    def launch(instance: Instance) -> None:
+        barrier.wait(timeout=10)
+        instance.started = time.monotonic()
+        instance.stack.start("gunicorn", [str(DOCKER / "entrypoint.sh")], instance.env)
+
+    threads = [threading.Thread(target=launch, args=(instance,)) for instance in instances]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        for instance in instances:
+            wait_until(lambda i=instance: http_ok(f"{i.base}/healthz"), 60, f"{instance.name} /healthz")
+            wait_until(lambda i=instance: ready_workers(i.stack) == WORKERS, 30, f"{instance.name} workers")
+            instance.ready_after = time.monotonic() - instance.started
+    except BaseException:
+        stop_instances(instances)
+        raise
+    return instances
+
+
+def one_per_node(cluster, database: str) -> dict[str, str]:
+    """Instances a, b and c, each talking to its own node (1, 2 and 3) directly."""
+    return {name: node.url(database) for name, node in zip("abc", cluster.nodes, strict=True)}
+
+
+def behind_haproxy(cluster, database: str) -> dict[str, str]:
+    """Instances h1, h2 and h3, all talking to the cluster through HAProxy."""
+    return dict.fromkeys(
+        ("h1", "h2", "h3"), f"mysql+pymysql://root@127.0.0.1:{cluster.haproxy_port}/{database}"
+    )
+
+
+def stop_instances(instances: list[Instance]) -> None:
+    for instance in instances:
+        instance.stop()
+
+
+def admin_token(instance: Instance) -> str:
+    answer = instance.call("POST", "/auth/token", ADMIN)
+    assert answer.status == 200, str(answer)
+    return answer.json()["access_token"]
+
+
+@dataclass
+class Writers:
+    """Clients that keep creating items through the instances, one thread per instance, and
+    write down every answer: (instance name, status, item name, seconds since start)."""
+
+    instances: list[Instance]
+    token: str
+    prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    answers: list[tuple[str, int, str, float]] = field(default_factory=list)
+    stopped: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    started: float = 0.0
+    pause: float = 0.02
+
+    def _write(self, instance: Instance) -> None:
+        number = 0
+        while not self.stopped.is_set():
+            number += 1
+            name = f"{self.prefix}-{instance.name}-{number}"
+            try:
+                status = instance.call("POST", "/items", {"name": name}, self.token, timeout=15).status
+            except OSError:  # the instance itself unreachable: no answer at all
+                status = 0
+            self.answers.append((instance.name, status, name, time.monotonic() - self.started))
+            time.sleep(self.pause)
+
+    def start(self) -> Writers:
+        self.started = time.monotonic()
+        self.threads = [threading.Thread(target=self._write, args=(instance,)) for instance in self.instances]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for thread in self.threads:
+            thread.join(30)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def of(self, name: str, keep: Callable[[float], bool] = lambda _: True) -> list[tuple[int, str, float]]:
+        return [(status, item, at) for who, status, item, at in self.answers if who == name and keep(at)]
