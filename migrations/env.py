@@ -6,6 +6,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from webapp.database import UTCDateTime
+
 config = context.config
 if config.config_file_name is not None:
     # Keep the app's own loggers working when migrations run inside it (tests, CLI).
@@ -27,6 +29,15 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def render_item(type_, obj, autogen_context):
+    """Write UTCDateTime as what it stores (DATETIME(6) on MySQL), so a migration made by
+    `flask db migrate` does not import the app's code, which changes after it."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("from sqlalchemy.dialects import mysql")
+        return 'sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")'
+    return False
+
+
 def run_migrations_online():
     def skip_empty_autogenerate(context, revision, directives):
         if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
@@ -35,6 +46,7 @@ def run_migrations_online():
 
     options = dict(migrate_ext.configure_args)
     options.setdefault("process_revision_directives", skip_empty_autogenerate)
+    options.setdefault("render_item", render_item)
     # Instances starting together run this one at a time: `flask deploy` holds its lock.
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, **options)

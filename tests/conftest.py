@@ -163,6 +163,35 @@ def auth_headers(client, user) -> dict[str, str]:
 
 
 @pytest.fixture
+def world(client) -> dict:
+    """The actors of the permission tests (tests/helpers.py): another user, the owner and two
+    admins; their ids and each actor's headers (the anonymous actor has none)."""
+    from tests.helpers import ADMIN, ANONYMOUS, OWNER, USER
+
+    make_user("someone")
+    owner = make_user("owner")
+    admin = make_user("root", role=Role.ADMIN)
+    other_admin = make_user("root2", role=Role.ADMIN)
+    return {
+        "owner": owner,
+        "ids": {"owner": owner.id, "admin": admin.id, "other_admin": other_admin.id},
+        "headers": {
+            ANONYMOUS: {},
+            USER: login(client, "someone")["headers"],
+            OWNER: login(client, "owner")["headers"],
+            ADMIN: login(client, "root")["headers"],
+        },
+    }
+
+
+@pytest.fixture
+def targets(world) -> dict[str, int]:
+    """Ids a module's PERMISSIONS paths name beyond the accounts (``{item}``); a module that
+    needs some overrides this with rows owned by ``world["owner"]``."""
+    return {}
+
+
+@pytest.fixture
 def admin_headers(client, admin) -> dict[str, str]:
     """Bearer headers of an admin account (``admin``)."""
     return login(client, admin.username)["headers"]

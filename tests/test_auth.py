@@ -6,12 +6,12 @@ import hashlib
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
 
 import pytest
 from sqlalchemy import func, select, update
 
 from tests.factories import PASSWORD, bearer, login, make_user
+from tests.helpers import Permission, assert_problem, expect, permission_test
 from webapp.extensions import db
 from webapp.models import Role, Token, User
 
@@ -20,17 +20,21 @@ USER_FIELDS = {"id", "username", "role_id", "activated", "created_at", "updated_
 TOKEN_FIELDS = {"id", "access_token", "refresh_token", "expires", "token_type"}
 
 
-def assert_problem(response, status: int) -> dict:
-    """The response is an RFC 9457 problem document for ``status``; returns its body."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["title"] == HTTPStatus(status).phrase
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    assert body["instance"] == response.headers["X-Request-ID"]
-    return body
+PERMISSIONS = [
+    Permission(
+        "login",
+        "POST",
+        "/auth/token",
+        {"username": "nobody", "password": "wrong password"},
+        expect(401, 401, 401, 401),
+    ),
+    Permission(
+        "refresh", "POST", "/auth/refresh", {"refresh_token": "not a token"}, expect(401, 401, 401, 401)
+    ),
+    Permission("me", "GET", "/auth/me", None, expect(401, 200, 200, 200)),
+    Permission("logout", "POST", "/auth/logout", None, expect(401, 200, 200, 200)),
+]
+test_each_actor_gets_the_status_the_contract_gives = permission_test(PERMISSIONS)
 
 
 def assert_unauthorized(response) -> dict:

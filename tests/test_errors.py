@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
-from http import HTTPStatus
 
 import pytest
 from flask import jsonify
+from sqlalchemy import Column, Integer, MetaData, String, Table, UniqueConstraint, insert
+from sqlalchemy.exc import IntegrityError
 
 from tests.factories import make_item, make_user
+from tests.helpers import assert_problem
+from webapp.errors import duplicated_fields
 from webapp.extensions import db
 from webapp.models import Item
 from webapp.permissions import login_required
 
-PROBLEM = "application/problem+json"
 SECRET = "secret-sql"
 PLAIN_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
 
@@ -54,21 +56,6 @@ def app(fresh_app):
 def foreign_item(app):
     """An item owned by someone other than ``user``."""
     return make_item(make_user("bob"), "Bob's lamp")
-
-
-def assert_problem(response, status: int) -> dict:
-    """Check the RFC 9457 body every error must have and return it."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert {"type", "title", "status", "detail", "instance"} <= set(body)
-    assert body["type"] == "about:blank"
-    assert body["title"] == HTTPStatus(status).phrase
-    assert body["status"] == status
-    assert isinstance(body["detail"], str)
-    assert body["detail"].strip()
-    assert body["instance"] == response.headers["X-Request-ID"]
-    return body
 
 
 ERRORS = {
@@ -255,3 +242,41 @@ def test_integrity_error_in_a_signed_in_request_is_409(client, user, auth_header
     response = client.post(f"/test-only/signed-in/copy/{item.id}", headers=auth_headers)
 
     assert "name" in assert_problem(response, 409)["detail"]
+
+
+@pytest.fixture
+def price_tags(app):
+    """A table the app does not have, with a multi-word name and a two-column unique key."""
+    metadata = MetaData()
+    table = Table(
+        "price_tags",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("shop_id", Integer, nullable=False),
+        Column("label", String(32), nullable=False),
+        Column("code", String(32), nullable=False),
+        UniqueConstraint("shop_id", "label", name="uq_price_tags_shop_id"),
+        UniqueConstraint("code", name="uq_price_tags_code"),
+    )
+    metadata.create_all(db.engine)
+    yield metadata, table
+    metadata.drop_all(db.engine)
+
+
+@pytest.mark.parametrize(
+    ("row", "fields"),
+    [
+        ({"shop_id": 1, "label": "sale", "code": "B"}, ("shop_id", "label")),
+        ({"shop_id": 2, "label": "sale", "code": "A"}, ("code",)),
+    ],
+)
+def test_a_duplicate_key_names_the_fields_of_the_constraint_the_database_reported(price_tags, row, fields):
+    metadata, table = price_tags
+    with db.engine.begin() as connection:
+        connection.execute(insert(table).values(shop_id=1, label="sale", code="A"))
+    with pytest.raises(IntegrityError) as raised, db.engine.begin() as connection:
+        connection.execute(insert(table).values(**row))
+
+    assert duplicated_fields(raised.value, metadata) == fields
+    # The app's own keys are not matched by another table's error.
+    assert duplicated_fields(raised.value, db.metadata) is None

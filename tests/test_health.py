@@ -3,8 +3,15 @@
 import pytest
 
 from tests.conftest import TEST_CONFIG
+from tests.helpers import Permission, expect, permission_test
 from webapp import create_app
 from webapp.extensions import db
+
+PERMISSIONS = [
+    Permission("liveness", "GET", "/healthz", None, expect(200, 200, 200, 200)),
+    Permission("readiness", "GET", "/readyz", None, expect(200, 200, 200, 200)),
+]
+test_each_actor_gets_the_status_the_contract_gives = permission_test(PERMISSIONS)
 
 
 def test_healthz_answers_ok(client):

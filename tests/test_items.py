@@ -7,28 +7,32 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.factories import login, make_item, make_user
+from tests.helpers import Listed, Permission, assert_problem, cases, expect, permission_test, utc_time
 from webapp.extensions import db
 
 ITEM_FIELDS = {"id", "name", "description", "user_id", "created_at", "updated_at"}
-PROBLEM = "application/problem+json"
 
 
-def utc_time(value: str) -> datetime:
-    """Parse an ISO 8601 timestamp and insist that it is in UTC."""
-    parsed = datetime.fromisoformat(value)
-    assert parsed.utcoffset() == timedelta(0), value
-    return parsed
+PERMISSIONS = [
+    Permission("list items", "GET", "/items", None, expect(401, 200, 200, 200)),
+    Permission("create item", "POST", "/items", {"name": "fresh item"}, expect(401, 201, 201, 201)),
+    Permission("get item", "GET", "/items/{item}", None, expect(401, 200, 200, 200)),
+    Permission("rename item", "PATCH", "/items/{item}", {"name": "renamed item"}, expect(401, 403, 200, 200)),
+    Permission("delete item", "DELETE", "/items/{item}", None, expect(401, 403, 200, 200)),
+]
+test_each_actor_gets_the_status_the_contract_gives = permission_test(PERMISSIONS)
 
 
-def problem(response, *statuses: int) -> dict:
-    """The problem body of ``response``, after checking its status and media type."""
-    assert response.status_code in statuses, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["status"] == response.status_code
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    return body
+def listed(request) -> Listed:
+    """GET /items as a logged-in user, grown by items that user owns (tests/test_pagination.py)."""
+    owner = request.getfixturevalue("user")
+    return Listed(request.getfixturevalue("auth_headers"), lambda label: make_item(owner, label).id, "name")
+
+
+@pytest.fixture
+def targets(world) -> dict[str, int]:
+    """The item the permission rows name: ``{item}``, owned by the owner."""
+    return {"item": make_item(world["owner"], name="owned item").id}
 
 
 def names(response) -> list[str]:
@@ -97,7 +101,7 @@ def test_create_with_a_name_another_account_holds_is_409_problem(client, other, 
 
     response = client.post("/items", headers=auth_headers, json={"name": "Lamp"})
 
-    body = problem(response, 409)
+    body = assert_problem(response, 409)
     assert "name" in body["detail"]
 
 
@@ -116,7 +120,7 @@ def test_any_account_reads_an_item_it_does_not_own(client, item, other_headers, 
 
 
 def test_reading_a_missing_item_is_404_problem(client, auth_headers):
-    problem(client.get("/items/4242", headers=auth_headers), 404)
+    assert_problem(client.get("/items/4242", headers=auth_headers), 404)
 
 
 @pytest.mark.parametrize(
@@ -144,7 +148,7 @@ def test_requests_without_a_valid_token_are_401_and_change_nothing(
 ):
     response = getattr(client, method)(path.format(id=item.id), headers=headers, json=payload)
 
-    problem(response, 401)
+    assert_problem(response, 401)
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     listed = client.get("/items", headers=auth_headers).get_json()
     assert [(i["id"], i["name"]) for i in listed["items"]] == [(item.id, "Desk lamp")]
@@ -249,12 +253,12 @@ def test_patch_changes_only_the_fields_sent(client, item, auth_headers):
 def test_patch_by_another_account_is_403_and_changes_nothing(client, item, other_headers):
     response = client.patch(f"/items/{item.id}", headers=other_headers, json={"name": "Mine now"})
 
-    problem(response, 403)
+    assert_problem(response, 403)
     assert client.get(f"/items/{item.id}", headers=other_headers).get_json()["name"] == "Desk lamp"
 
 
 def test_patch_of_a_missing_item_is_404_problem(client, auth_headers):
-    problem(client.patch("/items/4242", headers=auth_headers, json={"name": "x"}), 404)
+    assert_problem(client.patch("/items/4242", headers=auth_headers, json={"name": "x"}), 404)
 
 
 def test_renaming_to_another_items_name_is_409_and_keeps_the_old_name(client, user, item, auth_headers):
@@ -262,7 +266,7 @@ def test_renaming_to_another_items_name_is_409_and_keeps_the_old_name(client, us
 
     response = client.patch(f"/items/{item.id}", headers=auth_headers, json={"name": "Chair"})
 
-    body = problem(response, 409)
+    body = assert_problem(response, 409)
     assert "name" in body["detail"]
     assert client.get(f"/items/{item.id}", headers=auth_headers).get_json()["name"] == "Desk lamp"
 
@@ -312,18 +316,18 @@ def test_owner_or_admin_deletes_an_item_which_is_then_gone(client, item, auth_he
     assert response.status_code == 200
     assert set(response.get_json()) == {"detail"}
     assert response.get_json()["detail"]
-    problem(client.get(f"/items/{item.id}", headers=headers), 404)
+    assert_problem(client.get(f"/items/{item.id}", headers=headers), 404)
     assert client.get("/items", headers=headers).get_json()["total"] == 0
 
 
 def test_delete_by_another_account_is_403_and_keeps_the_item(client, item, other_headers):
-    problem(client.delete(f"/items/{item.id}", headers=other_headers), 403)
+    assert_problem(client.delete(f"/items/{item.id}", headers=other_headers), 403)
 
     assert client.get(f"/items/{item.id}", headers=other_headers).status_code == 200
 
 
 def test_delete_of_a_missing_item_is_404_problem(client, auth_headers):
-    problem(client.delete("/items/4242", headers=auth_headers), 404)
+    assert_problem(client.delete("/items/4242", headers=auth_headers), 404)
 
 
 def test_deleted_name_can_be_used_again(client, item, auth_headers):
@@ -391,12 +395,8 @@ MISSING_NAME = {
 }
 
 
-def cases(table: dict, marks=()) -> list:
-    return [pytest.param(*case, id=case_id, marks=marks) for case_id, case in table.items()]
-
-
 def assert_rejected(response, statuses: set[int], field: str | None) -> None:
-    body = problem(response, *statuses)
+    body = assert_problem(response, *statuses)
     if response.status_code == 422:
         assert isinstance(body["errors"], dict)
         if field is not None:

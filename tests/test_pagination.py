@@ -1,13 +1,41 @@
-"""Pagination of the list endpoints: defaults, totals, clamped limits, bad arguments and stable order."""
+"""Pagination of every list endpoint: defaults, totals, clamped limits, bad arguments and stable order.
+
+The lists are found in the app's OpenAPI document (a GET answering {page, limit, total, ...});
+each resource's test module says how to call and grow its list (``listed``, tests/helpers.Listed).
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 
-from tests.factories import make_item, make_user
+from tests.conftest import TEST_CONFIG
+from webapp import create_app
+from webapp.extensions import api
+
+PAGE_FIELDS = {"page", "limit", "total"}
+
+
+def list_endpoints() -> dict[str, tuple[str, str]]:
+    """Every list in the app: its path -> (its blueprint, the key of its rows in the body)."""
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    spec = api.spec.to_dict()  # the document of the app just built
+    lists = {}
+    for path, item in spec["paths"].items():
+        answer = item.get("get", {}).get("responses", {}).get("200", {})
+        schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+        schema = spec["components"]["schemas"].get(schema.get("$ref", "").rpartition("/")[2], schema)
+        rows = set(schema.get("properties", {})) - PAGE_FIELDS
+        if set(schema.get("properties", {})) > PAGE_FIELDS and len(rows) == 1:
+            endpoint = next(r.endpoint for r in app.url_map.iter_rules() if r.rule == path)
+            lists[path] = (endpoint.partition(".")[0], rows.pop())
+    return lists
+
+
+LISTS = list_endpoints()
 
 
 @dataclass
@@ -18,6 +46,7 @@ class Listing:
     key: str
     headers: dict[str, str]
     add: Callable[[str], int]  # label -> id of the new row
+    text_filter: str
     ids: list[int] = field(default_factory=list)
 
     def fill(self, count: int, prefix: str = "row") -> list[int]:
@@ -41,20 +70,27 @@ class Listing:
         return [row["id"] for row in body[self.key]]
 
 
-@pytest.fixture(params=["items", "users"])
+def test_every_list_says_how_to_call_and_grow_it():
+    assert LISTS, "no list endpoint found in the OpenAPI document"
+    missing = [
+        f"tests/test_{blueprint}.py: add listed(request) -> tests.helpers.Listed for GET {path}"
+        for path, (blueprint, _) in LISTS.items()
+        if not hasattr(importlib.import_module(f"tests.test_{blueprint}"), "listed")
+    ]
+    assert missing == [], "\n".join(missing)
+
+
+@pytest.fixture(params=sorted(LISTS))
 def listing(request, app) -> Listing:
-    """GET /items as a logged-in user, or the public GET /users."""
-    if request.param == "items":
-        owner = request.getfixturevalue("user")
-        headers = request.getfixturevalue("auth_headers")
-        return Listing("/items", "items", headers, lambda label: make_item(owner, label).id)
-    # The list holds every active account: none exist until rows are added.
-    return Listing("/users", "users", {}, lambda label: make_user(label).id)
+    """Each list of the app, as its resource's test module calls and grows it."""
+    blueprint, key = LISTS[request.param]
+    listed = importlib.import_module(f"tests.test_{blueprint}").listed(request)
+    return Listing(request.param, key, listed.headers, listed.add, listed.text_filter)
 
 
 @pytest.fixture
 def filter_name(listing) -> str:
-    return "name" if listing.key == "items" else "username"
+    return listing.text_filter
 
 
 def test_defaults_are_page_1_and_limit_20(client, listing):

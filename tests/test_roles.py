@@ -2,7 +2,13 @@
 
 import pytest
 
-PROBLEM = "application/problem+json"
+from tests.helpers import PROBLEM, Permission, expect, permission_test
+
+PERMISSIONS = [
+    Permission("list roles", "GET", "/roles", None, expect(200, 200, 200, 200)),
+    Permission("get role", "GET", "/roles/2", None, expect(200, 200, 200, 200)),
+]
+test_each_actor_gets_the_status_the_contract_gives = permission_test(PERMISSIONS)
 
 
 def test_list_roles_returns_admin_and_user(client):

@@ -6,11 +6,65 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import PASSWORD, bearer, login, make_user
+from tests.helpers import Listed, Permission, assert_problem, expect, permission_test
 from webapp.extensions import db
 from webapp.models import Role, User
 
 PUBLIC_FIELDS = {"id", "username", "role_id", "activated", "created_at", "updated_at"}
 NEW_PASSWORD = "a brand new passphrase"
+
+
+PERMISSIONS = [
+    Permission("list users", "GET", "/users", None, expect(200, 200, 200, 200)),
+    Permission("get user", "GET", "/users/{owner}", None, expect(200, 200, 200, 200)),
+    Permission(
+        "create user",
+        "POST",
+        "/users",
+        {"username": "newbie", "role_id": Role.USER},
+        expect(401, 403, 403, 201),
+    ),
+    Permission(
+        "rename owner", "PATCH", "/users/{owner}", {"username": "renamed"}, expect(401, 403, 200, 200)
+    ),
+    Permission(
+        "owner password",
+        "PATCH",
+        "/users/{owner}",
+        {"password": "another secret"},
+        expect(401, 403, 200, 200),
+    ),
+    Permission(
+        "owner to admin", "PATCH", "/users/{owner}", {"role_id": Role.ADMIN}, expect(401, 403, 403, 200)
+    ),
+    Permission(
+        "owner to user", "PATCH", "/users/{owner}", {"role_id": Role.USER}, expect(401, 403, 200, 200)
+    ),
+    Permission(
+        "deactivate owner", "PATCH", "/users/{owner}", {"activated": False}, expect(401, 403, 403, 200)
+    ),
+    Permission("activate owner", "PATCH", "/users/{owner}", {"activated": True}, expect(401, 403, 403, 200)),
+    Permission(
+        "rename self admin", "PATCH", "/users/{admin}", {"username": "renamed"}, expect(401, 403, 403, 200)
+    ),
+    Permission(
+        "rename other admin",
+        "PATCH",
+        "/users/{other_admin}",
+        {"username": "renamed"},
+        expect(401, 403, 403, 403),
+    ),
+    Permission("delete owner", "DELETE", "/users/{owner}", None, expect(401, 403, 200, 200)),
+    Permission("delete self admin", "DELETE", "/users/{admin}", None, expect(401, 403, 403, 200)),
+    Permission("delete other admin", "DELETE", "/users/{other_admin}", None, expect(401, 403, 403, 403)),
+]
+test_each_actor_gets_the_status_the_contract_gives = permission_test(PERMISSIONS)
+
+
+def listed(request) -> Listed:
+    """The public GET /users, grown by new accounts: none are active until rows are added
+    (tests/test_pagination.py)."""
+    return Listed({}, lambda label: make_user(label).id, "username")
 
 
 @pytest.fixture
@@ -21,17 +75,6 @@ def other_admin(app):
 @pytest.fixture
 def bob(app):
     return make_user("bob")
-
-
-def assert_problem(response, status: int) -> dict:
-    """The response is an RFC 9457 problem document with ``status``."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["detail"]
-    return body
 
 
 def assert_public_user(body: dict, **expected) -> None:

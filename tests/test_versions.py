@@ -3,8 +3,12 @@
 import pytest
 from sqlalchemy import select
 
+from tests.helpers import Permission, expect, permission_test
 from webapp.extensions import db
 from webapp.models import Version
+
+PERMISSIONS = [Permission("list versions", "GET", "/versions", None, expect(200, 200, 200, 200))]
+test_each_actor_gets_the_status_the_contract_gives = permission_test(PERMISSIONS)
 
 
 def test_list_versions_returns_every_row_with_id_version_and_supported(client):

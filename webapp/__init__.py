@@ -15,6 +15,9 @@ from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
+# The resources, each a package webapp/<name>/ whose routes.py defines the blueprint `blp`.
+RESOURCES = ("auth", "users", "items", "roles", "versions")
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config -> extensions -> blueprints -> hooks -> CLI.
@@ -128,16 +131,14 @@ def _register_static_files(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp import health
-    from webapp.auth.routes import blp as auth
-    from webapp.extensions import api
-    from webapp.items.routes import blp as items
-    from webapp.roles.routes import blp as roles
-    from webapp.users.routes import blp as users
-    from webapp.versions.routes import blp as versions
+    from importlib import import_module
 
-    for blueprint in (auth, users, items, roles, versions, health.blp):
-        api.register_blueprint(blueprint)
+    from webapp import health
+    from webapp.extensions import api
+
+    for name in RESOURCES:
+        api.register_blueprint(import_module(f"webapp.{name}.routes").blp)
+    api.register_blueprint(health.blp)
 
 
 def _register_hooks(app: Flask) -> None:

@@ -8,7 +8,7 @@ import time
 import click
 from flask import Flask, current_app
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from webapp import deploy
@@ -16,8 +16,8 @@ from webapp.cache import clear_caches
 from webapp.extensions import db
 from webapp.fake import load_fake_data
 from webapp.jobs import purge_expired_sessions
-from webapp.models import Item, Role, RowCount, User, Version
-from webapp.models.user import count_name
+from webapp.models import Role, User, Version
+from webapp.models.row_count import rebuild_counts
 from webapp.security import generate_password
 from webapp.users.schemas import USERNAME
 
@@ -200,13 +200,8 @@ counts_cli = click.Group("counts", help="The row counts behind list totals.")
 
 @counts_cli.command("rebuild")
 def rebuild_counts_command() -> None:
-    """Recount items and users from the tables (after rows were changed outside the app)."""
-    counts = {
-        Item.__tablename__: db.session.scalar(select(func.count()).select_from(Item)),
-        count_name(True): db.session.scalar(select(func.count()).where(User.activated.is_(True))),
-        count_name(False): db.session.scalar(select(func.count()).where(User.activated.is_(False))),
-    }
-    RowCount.rebuild(counts)
+    """Recount every kept count from its table (after rows were changed outside the app)."""
+    counts = rebuild_counts()
     db.session.commit()
     click.echo(", ".join(f"{name}: {rows}" for name, rows in counts.items()))
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
+from functools import cache
 from http import HTTPStatus
 from itertools import chain
 from typing import Any
 
 from flask import Flask, current_app, g, json
 from marshmallow import Schema, fields
+from sqlalchemy import MetaData, UniqueConstraint
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -21,10 +22,6 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_MIMETYPE = "application/problem+json"
 _LOCATIONS = {"json", "query", "querystring", "headers", "view_args", "form", "files"}
-
-# A duplicate key names its column on SQLite ("items.name") and its constraint on MySQL
-# ("uq_items_name"); either way the body says which field clashed, never the SQL.
-_UNIQUE_FIELD = re.compile(r"UNIQUE constraint failed: \w+\.(\w+)|for key '(?:\w+\.)?uq_[a-z]+_(\w+)'")
 
 
 class ProblemSchema(Schema):
@@ -108,14 +105,38 @@ def handle_http_exception(error: HTTPException):
     return problem(status, detail, errors=errors, headers=headers)
 
 
+@cache
+def unique_keys(metadata: MetaData) -> dict[str, tuple[str, ...]]:
+    """The columns of every unique constraint and unique index of the models, under both names
+    a duplicate is reported by: the constraint's (MySQL: "for key 'uq_items_name'") and its
+    columns' (SQLite: "UNIQUE constraint failed: items.name")."""
+    keys: dict[str, tuple[str, ...]] = {}
+    for table in metadata.tables.values():
+        uniques = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
+        uniques += [index for index in table.indexes if index.unique]
+        for unique in uniques:
+            columns = tuple(column.name for column in unique.columns)
+            keys[f"'{unique.name}'"] = keys[f".{unique.name}'"] = columns
+            keys[": " + ", ".join(f"{table.name}.{column}" for column in columns)] = columns
+    return keys
+
+
+def duplicated_fields(error: IntegrityError, metadata: MetaData) -> tuple[str, ...] | None:
+    """The columns of the unique key of ``metadata`` that a write collided with, if any."""
+    args = getattr(error.orig, "args", ())
+    message = str(args[-1] if args else error.orig)  # PyMySQL: (1062, "Duplicate entry ...")
+    return next((columns for key, columns in unique_keys(metadata).items() if message.endswith(key)), None)
+
+
 def handle_integrity_error(error: IntegrityError):
-    """A unique constraint the database enforced (a lost race included): 409."""
+    """A unique constraint the database enforced (a lost race included): 409, naming the field
+    from the models' own unique constraints, never quoting the SQL."""
     # End the failed transaction now, so nothing later in this request trips over it.
     current_app.extensions["sqlalchemy"].session.rollback()
-    match = _UNIQUE_FIELD.search(str(error.orig))
-    if match:
-        field = match.group(1) or match.group(2)
-        return problem(409, f"This {field} is already taken.")
+    fields_ = duplicated_fields(error, current_app.extensions["sqlalchemy"].metadata)
+    if fields_ is not None:
+        what = fields_[0] if len(fields_) == 1 else "combination of " + " and ".join(fields_)
+        return problem(409, f"This {what} is already taken.")
     logger.warning("integrity error: %s", type(error.orig).__name__)
     return problem(409, "The request conflicts with the current state of the data.")
 

@@ -10,7 +10,6 @@ from sqlalchemy import insert, select
 from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.models import Item, Role, RowCount, User
-from webapp.models.user import count_name
 from webapp.security import hash_password
 
 FAKE_BATCH = 10_000
@@ -36,7 +35,7 @@ def load_fake_data(user_count: int, item_count: int, *, batch: int = FAKE_BATCH)
     password_hash = hash_password(FAKE_PASSWORD)
     _insert_in_batches(
         User,
-        count_name(True),
+        User.COUNTS.name(True),
         user_count,
         batch,
         lambda n: {
@@ -52,7 +51,7 @@ def load_fake_data(user_count: int, item_count: int, *, batch: int = FAKE_BATCH)
     owners = owners or [db.session.scalar(select(User.id).order_by(User.id).limit(1))]
     _insert_in_batches(
         Item,
-        Item.__tablename__,
+        Item.COUNT.name(),
         item_count,
         batch,
         lambda n: {

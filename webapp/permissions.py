@@ -52,11 +52,17 @@ def admin_required(view):
     return document(security=True, responses=(401, 403))(wrapper)
 
 
-def get_owned_or_404(model: type[db.Model], ident: int):
-    """The row ``ident`` of ``model`` if the caller is an admin or its owner; else 404 or 403."""
+def get_or_404(model: type[db.Model], ident: int):
+    """The row ``ident`` of ``model``, or a 404 naming the model."""
     row = db.session.get(model, ident)
     if row is None:
         abort(404, message=f"{model.__name__} not found")
+    return row
+
+
+def get_owned_or_404(model: type[db.Model], ident: int):
+    """The row ``ident`` of ``model`` if the caller is an admin or its owner; else 404 or 403."""
+    row = get_or_404(model, ident)
     if not (g.current_user.is_admin or row.is_owned_by(g.current_user)):
         abort(403, message=f"Only an admin or the owner may change this {model.__name__.lower()}")
     return row

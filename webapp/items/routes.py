@@ -8,9 +8,9 @@ from flask_smorest import abort
 
 from webapp.extensions import db
 from webapp.items.schemas import ItemPageSchema, ItemQueryArgsSchema, ItemSchema, ItemUpdateSchema
+from webapp.listing import Listing, paginate
 from webapp.models import Item
 from webapp.openapi import Blueprint, MessageSchema
-from webapp.pagination import Listing, paginate
 from webapp.permissions import get_owned_or_404, login_required
 
 blp = Blueprint("items", __name__, url_prefix="/items", description="Items, owned by users")

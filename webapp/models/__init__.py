@@ -1,4 +1,9 @@
-"""The database models; importing this package registers every table on the metadata."""
+"""The database models; importing this package registers every table on the metadata, the
+tables of models added as modules here included (no line to add for them: import a new model
+from its own module, ``from webapp.models.tag import Tag``)."""
+
+import importlib
+import pkgutil
 
 from webapp.models.auth_failure import AuthFailure
 from webapp.models.item import Item
@@ -20,3 +25,6 @@ __all__ = [
     "User",
     "Version",
 ]
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

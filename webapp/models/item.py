@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import ForeignKey, RowMapping, String, bindparam, event, select
+from sqlalchemy import ForeignKey, RowMapping, String, bindparam, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
 from webapp.extensions import db
-from webapp.models.row_count import RowCount
-from webapp.pagination import Listing
+from webapp.listing import Listing
+from webapp.models.row_count import KeptCount, keep_count
 
 
 class Item(db.Model):
@@ -21,7 +21,8 @@ class Item(db.Model):
     __table_args__ = MYSQL_TABLE_ARGS
 
     NAME_LENGTH = 100
-    LISTING: ClassVar[Listing]  # every item, by id (set below, once the class exists)
+    COUNT: ClassVar[KeptCount]  # the kept count of items (set below, once the class exists)
+    LISTING: ClassVar[Listing]  # every item, by id
     DESCRIPTION_LENGTH = 1000
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,17 +46,8 @@ class Item(db.Model):
         return self.user_id == user.id
 
 
+Item.COUNT = keep_count(Item)
+
 # Built once (read on every item request; every unfiltered list).
 _ITEM_BY_ID = select(Item.__table__).where(Item.__table__.c.id == bindparam("id"))
-Item.LISTING = Listing.of(Item.listing(), kept_total=RowCount.total(Item.__tablename__))
-
-
-# The count of items moves with every insert and delete, in the same transaction.
-@event.listens_for(Item, "after_insert")
-def _count_insert(mapper, connection, item: Item) -> None:
-    RowCount.add(connection, Item.__tablename__, 1)
-
-
-@event.listens_for(Item, "after_delete")
-def _count_delete(mapper, connection, item: Item) -> None:
-    RowCount.add(connection, Item.__tablename__, -1)
+Item.LISTING = Listing.of(Item.listing(), kept_total=Item.COUNT.total())

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import ColumnElement, ForeignKey, String, event, inspect, literal, select, update
+from sqlalchemy import ColumnElement, ForeignKey, String, literal, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
 from webapp.extensions import db
+from webapp.listing import Listing
 from webapp.models.role import Role
-from webapp.models.row_count import RowCount
-from webapp.pagination import Listing
+from webapp.models.row_count import KeptCount, keep_count
 from webapp.security import hash_password, verify_password
 
 
@@ -21,7 +21,8 @@ class User(db.Model):
 
     __tablename__ = "users"
     USERNAME_LENGTH = 64
-    LISTINGS: ClassVar[dict[bool, Listing]]  # public fields by activated (set below)
+    COUNTS: ClassVar[KeptCount]  # kept counts of active and deactivated accounts (set below)
+    LISTINGS: ClassVar[dict[bool, Listing]]  # public fields by activated
     __table_args__ = MYSQL_TABLE_ARGS
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,26 +93,10 @@ class User(db.Model):
         return self.id == user.id
 
 
-def count_name(activated: bool) -> str:
-    """The RowCount name for the active or the deactivated accounts."""
-    return "users.active" if activated else "users.inactive"
-
-
-# The counts of active and deactivated accounts move with every insert and (de)activation.
-@event.listens_for(User, "after_insert")
-def _count_insert(mapper, connection, user: User) -> None:
-    RowCount.add(connection, count_name(user.activated), 1)
-
-
-@event.listens_for(User, "after_update")
-def _count_activation(mapper, connection, user: User) -> None:
-    if inspect(user).attrs.activated.history.has_changes():
-        RowCount.add(connection, count_name(user.activated), 1)
-        RowCount.add(connection, count_name(not user.activated), -1)
-
+User.COUNTS = keep_count(User, by=User.activated, names={True: "users.active", False: "users.inactive"})
 
 # Built once (read on every unfiltered list of users).
 User.LISTINGS = {
-    activated: Listing.of(User.listing(activated), kept_total=RowCount.total(count_name(activated)))
+    activated: Listing.of(User.listing(activated), kept_total=User.COUNTS.total(activated))
     for activated in (True, False)
 }

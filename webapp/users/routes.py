@@ -7,9 +7,9 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from webapp.extensions import db
+from webapp.listing import Listing, paginate
 from webapp.models import Role, Token, User
 from webapp.openapi import Blueprint, MessageSchema
-from webapp.pagination import Listing, paginate
 from webapp.permissions import admin_required, get_owned_or_404, login_required
 from webapp.security import generate_password
 from webapp.users.schemas import (
