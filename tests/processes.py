@@ -19,7 +19,9 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,10 +219,27 @@ class Stack:
             print(f"[e2e] {name} stopped (exit {process.returncode}); log: {self.logs[name]}")
 
 
-def mariadb_root(database: str | None = None, **options) -> pymysql.Connection:
-    """A connection to the loopback MariaDB as root (autocommit unless told otherwise)."""
+def mariadb_root(database: str | None = None, port: int = 3306, **options) -> pymysql.Connection:
+    """A connection as root to a MariaDB on loopback (the one on 3306 unless told otherwise),
+    autocommit unless told otherwise."""
     options.setdefault("autocommit", True)
-    return pymysql.connect(host="127.0.0.1", user="root", password="", database=database, **options)
+    return pymysql.connect(
+        host="127.0.0.1", port=port, user="root", password="", database=database, **options
+    )
+
+
+@contextmanager
+def throwaway_database(prefix: str) -> Iterator[str]:
+    """A new, empty utf8mb4/utf8mb4_bin database on the loopback MariaDB for the block (dropped
+    afterwards); yields its URL."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with mariadb_root() as connection:
+        connection.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    try:
+        yield f"mysql+pymysql://root@127.0.0.1/{name}"
+    finally:
+        with mariadb_root() as connection:
+            connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def ready_workers(stack: Stack) -> int:

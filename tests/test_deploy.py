@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, func, insert, select
 
-from tests.processes import ROOT, app_environment, mariadb_root
+from tests.processes import ROOT, app_environment, throwaway_database
 from webapp.database import utcnow
 from webapp.deploy import LOCK_NAME, lock_table
 from webapp.extensions import db
@@ -87,12 +87,8 @@ def empty_database(database_url, tmp_path):
     if not database_url.startswith("mysql"):
         yield f"sqlite:///{tmp_path / 'deploy.db'}"
         return
-    name = f"webapp_deploy_{uuid.uuid4().hex[:8]}"
-    with mariadb_root() as connection:
-        connection.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    yield f"{database_url.rsplit('/', 1)[0]}/{name}"
-    with mariadb_root() as connection:
-        connection.cursor().execute(f"DROP DATABASE `{name}`")
+    with throwaway_database("webapp_deploy") as url:
+        yield url
 
 
 @pytest.mark.slow

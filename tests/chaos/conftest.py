@@ -9,18 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, Stack, free_port, mariadb_root
+from tests.processes import ROOT, Stack, free_port, throwaway_database
 
 
 @pytest.fixture(scope="module")
 def database(request) -> str:
     """A new, empty MariaDB database for this module (dropped afterwards); its URL."""
-    name = f"webapp_chaos_{os.getpid()}_{request.module.__name__.rsplit('.', 1)[-1]}"
-    with mariadb_root() as connection:
-        connection.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    yield f"mysql+pymysql://root@127.0.0.1/{name}"
-    with mariadb_root() as connection:
-        connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+    with throwaway_database(f"webapp_chaos_{request.module.__name__.rsplit('.', 1)[-1]}") as url:
+        yield url
 
 
 def server_env(database_url: str, tmp: Path, **overrides: str) -> dict[str, str]:

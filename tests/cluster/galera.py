@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pymysql
 
+from tests.processes import mariadb_root
+
 ROOT = Path(__file__).resolve().parents[2]
 GALERA_CNF = ROOT / "docker" / "galera" / "galera.cnf"
 HAPROXY_CFG = ROOT / "docker" / "haproxy" / "haproxy.cfg"
@@ -62,6 +64,13 @@ def port_in_use(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def connect(port: int, database: str | None = None, **options) -> pymysql.Connection:
+    """Root on 127.0.0.1:port, with short timeouts: a node that is down must not stall a test."""
+    options.setdefault("connect_timeout", 2)
+    options.setdefault("read_timeout", 10)
+    return mariadb_root(database, port, **options)
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -182,12 +191,7 @@ class Node:
 
     def connect(self, database: str | None = None, **options) -> pymysql.Connection:
         """A connection as root (autocommit unless told otherwise)."""
-        options.setdefault("autocommit", True)
-        options.setdefault("connect_timeout", 2)
-        options.setdefault("read_timeout", 10)
-        return pymysql.connect(
-            host="127.0.0.1", port=self.port, user="root", password="", database=database, **options
-        )
+        return connect(self.port, database, **options)
 
     def status(self) -> dict[str, str]:
         """The node's wsrep status variables; empty when it does not answer."""
@@ -568,12 +572,7 @@ class Cluster:
 
     def connect_haproxy(self, database: str | None = None, **options) -> pymysql.Connection:
         """A new connection through HAProxy as root (autocommit unless told otherwise)."""
-        options.setdefault("autocommit", True)
-        options.setdefault("connect_timeout", 2)
-        options.setdefault("read_timeout", 10)
-        return pymysql.connect(
-            host="127.0.0.1", port=self.haproxy_port, user="root", password="", database=database, **options
-        )
+        return connect(self.haproxy_port, database, **options)
 
     def haproxy_backend(self) -> str:
         """The node HAProxy gives a new connection now ("node1", ...)."""

@@ -17,7 +17,7 @@ import pytest
 
 from tests.bench.run import WRK_SCRIPT, wrk
 from tests.cluster.instances import admin_token, behind_haproxy, one_per_node, start_instances, stop_instances
-from tests.processes import ROOT, mariadb_root
+from tests.processes import ROOT, throwaway_database
 
 SECONDS = 5
 CONNECTIONS_PER_INSTANCE = 4
@@ -108,12 +108,8 @@ def test_throughput_behind_haproxy(cluster, database, tmp_path):
 
 @pytest.fixture
 def single_server_database():
-    name = f"webapp_load_single_{uuid.uuid4().hex[:8]}"
-    with mariadb_root() as connection:
-        connection.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    yield f"mysql+pymysql://root@127.0.0.1/{name}"
-    with mariadb_root() as connection:
-        connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+    with throwaway_database("webapp_load_single") as url:
+        yield url
 
 
 def test_throughput_on_a_single_server(single_server_database, tmp_path):
