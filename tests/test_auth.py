@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.factories import PASSWORD, bearer, login, make_user
-from tests.helpers import Permission, assert_problem, expect, permission_test
+from tests.helpers import Permission, assert_problem, expect, permission_test, utc_time
 from webapp.extensions import db
 from webapp.models import Role, Token, User
 
@@ -33,8 +33,17 @@ PERMISSIONS = [
     ),
     Permission("me", "GET", "/auth/me", None, expect(401, 200, 200, 200)),
     Permission("logout", "POST", "/auth/logout", None, expect(401, 200, 200, 200)),
+    Permission("my sessions", "GET", "/auth/sessions", None, expect(401, 200, 200, 200)),
+    # The owner's own session: anyone else's token finds no such session of theirs.
+    Permission("end my session", "DELETE", "/auth/sessions/{session}", None, expect(401, 404, 200, 404)),
 ]
 test_each_actor_gets_the_status_the_contract_gives = permission_test(PERMISSIONS)
+
+
+@pytest.fixture
+def targets(world) -> dict[str, int]:
+    """``{session}``: the owner's session (the one its headers use)."""
+    return {"session": db.session.scalar(select(Token.id).where(Token.user_id == world["owner"].id))}
 
 
 def assert_unauthorized(response) -> dict:
@@ -507,3 +516,84 @@ def test_tokens_and_passwords_never_reach_the_logs(client, user, caplog):
     assert messages
     for message in messages:
         assert not any(secret in message for secret in secrets_sent), message
+
+
+def sessions_of(client, headers) -> list[dict]:
+    response = client.get("/auth/sessions", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_my_sessions_are_listed_newest_first_with_the_current_one_marked(client, user):
+    phone = login_from(client, "alice", "Phone/1.0")
+    laptop = login_from(client, "alice", "Laptop/2.0 " + "x" * 400)
+
+    listed = sessions_of(client, phone["headers"])
+
+    assert [session["user_agent"] for session in listed] == [("Laptop/2.0 " + "x" * 400)[:255], "Phone/1.0"]
+    assert [session["current"] for session in listed] == [False, True]
+    assert [session["current"] for session in sessions_of(client, laptop["headers"])] == [True, False]
+    for session in listed:
+        assert set(session) == {"id", "created_at", "last_refreshed_at", "user_agent", "current"}
+        assert session["last_refreshed_at"] is None
+    # No token nor digest, in any form.
+    text = str(listed)
+    digests = [
+        digest for row in db.session.execute(select(Token.access_hash, Token.refresh_hash)) for digest in row
+    ]
+    for secret in [phone["access_token"], phone["refresh_token"], laptop["access_token"], *digests]:
+        assert secret not in text
+
+
+def login_from(client, username: str, user_agent: str | None) -> dict:
+    headers = {"User-Agent": user_agent} if user_agent else {}
+    response = client.post("/auth/token", json={"username": username, "password": PASSWORD}, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    return {**body, "headers": bearer(body["access_token"])}
+
+
+def test_a_refresh_is_noted_on_its_session(client, user):
+    first = login(client, "alice")
+
+    refreshed = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+
+    assert refreshed.status_code == 200
+    (session,) = sessions_of(client, bearer(refreshed.get_json()["access_token"]))
+    assert utc_time(session["last_refreshed_at"]) >= utc_time(session["created_at"])
+
+
+def test_ending_one_of_my_sessions_stops_its_tokens_at_once_and_keeps_the_others(client, user):
+    kept, lost = login(client, "alice"), login(client, "alice")
+    lost_id = next(s["id"] for s in sessions_of(client, lost["headers"]) if s["current"])
+
+    response = client.delete(f"/auth/sessions/{lost_id}", headers=kept["headers"])
+
+    assert response.status_code == 200
+    assert response.get_json() == {"detail": "Session ended"}
+    assert client.get("/auth/me", headers=lost["headers"]).status_code == 401
+    assert client.post("/auth/refresh", json={"refresh_token": lost["refresh_token"]}).status_code == 401
+    assert [s["current"] for s in sessions_of(client, kept["headers"])] == [True]
+
+
+def test_another_accounts_session_or_an_unknown_one_is_not_found_and_not_ended(client, user):
+    make_user("bob")
+    bob = login(client, "bob")
+    bobs = sessions_of(client, bob["headers"])[0]["id"]
+    alice = login(client, "alice")
+
+    for session_id in (bobs, 2**40):
+        assert_problem(client.delete(f"/auth/sessions/{session_id}", headers=alice["headers"]), 404)
+    assert client.get("/auth/me", headers=bob["headers"]).status_code == 200
+
+
+def test_expired_sessions_are_not_listed(client, user):
+    old, live = login(client, "alice"), login(client, "alice")
+    db.session.execute(
+        update(Token)
+        .where(Token.access_hash == hashlib.sha256(old["access_token"].encode()).hexdigest())
+        .values(refresh_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
+    db.session.commit()
+
+    assert [s["current"] for s in sessions_of(client, live["headers"])] == [True]

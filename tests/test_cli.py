@@ -285,3 +285,51 @@ def test_tokens_purge_keeps_a_session_whose_access_token_expired_but_refresh_is_
     assert "0 expired sessions deleted" in result.output
     assert db.session.scalar(select(func.count()).select_from(Token)) == 1
     assert client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 200
+
+
+def test_versions_deprecate_sets_the_date_and_sunset_and_the_gate_announces_them(runner, client):
+    result = runner.invoke(args=["versions", "deprecate", "1.0", "--sunset", "2099-06-30"])
+
+    assert result.exit_code == 0, result.output
+    assert "version '1.0' is deprecated since" in result.output
+    assert "sunset 2099-06-30" in result.output
+    row = db.session.scalar(select(Version).where(Version.version == "1.0"))
+    assert (row.supported, row.sunset.isoformat()) == (True, "2099-06-30")
+    assert abs((utcnow() - row.deprecated_at).total_seconds()) < 60
+    response = client.get("/roles", headers={"X-Version": "1.0"})
+    assert (response.status_code, response.headers["Sunset"]) == (200, "Tue, 30 Jun 2099 00:00:00 GMT")
+    assert (
+        runner.invoke(args=["versions", "list"]).output.splitlines()[0].startswith("1.0\tdeprecated since ")
+    )
+
+
+def test_versions_deprecate_again_keeps_the_first_date_and_support_ends_the_deprecation(runner):
+    runner.invoke(args=["versions", "deprecate", "1.0", "--sunset", "2099-06-30"])
+    first = db.session.scalar(select(Version.deprecated_at).where(Version.version == "1.0"))
+
+    runner.invoke(args=["versions", "deprecate", "1.0", "--sunset", "2099-12-31"])
+    db.session.expire_all()
+    row = db.session.scalar(select(Version).where(Version.version == "1.0"))
+    assert (row.deprecated_at, row.sunset.isoformat()) == (first, "2099-12-31")
+
+    assert runner.invoke(args=["versions", "support", "1.0"]).exit_code == 0
+    db.session.expire_all()
+    row = db.session.scalar(select(Version).where(Version.version == "1.0"))
+    assert (row.supported, row.deprecated_at, row.sunset) == (True, None, None)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["0.9"], "not a supported version"),
+        (["7.0"], "not a supported version"),
+        (["1.0", "--sunset", "30/06/2027"], "Invalid value for '--sunset'"),
+    ],
+)
+def test_versions_deprecate_refuses_what_it_cannot_deprecate(runner, args, message):
+    result = runner.invoke(args=["versions", "deprecate", *args])
+
+    assert_refused_cleanly(result)
+    assert message in result.output
+    db.session.expire_all()
+    assert db.session.scalars(select(Version.deprecated_at)).all() == [None, None]

@@ -265,7 +265,8 @@ def send(client, kind: str, field: str, value: str, user, headers, admin_headers
     if kind == "create-user":
         return client.post("/users", json={"username": value, "role_id": Role.USER}, headers=admin_headers)
     if kind == "change-password":
-        return client.patch(f"/users/{user.id}", json={"password": value}, headers=headers)
+        body = {"password": value, "current_password": PASSWORD}
+        return client.patch(f"/users/{user.id}", json=body, headers=headers)
     return client.post("/items", json={"name": "an item", field: value}, headers=headers)
 
 

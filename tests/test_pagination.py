@@ -230,3 +230,66 @@ class TestSmallerConfiguredMaximum:
 
         assert (body["page"], body["limit"]) == (2, 5)
         assert listing.row_ids(body) == ids[5:]
+
+
+def links_of(response) -> dict[str, str]:
+    """The Link header as {rel: target}."""
+    links = {}
+    for part in response.headers["Link"].split(", "):
+        target, rel = part.split("; ")
+        links[rel.removeprefix('rel="').removesuffix('"')] = target.strip("<>")
+    return links
+
+
+@pytest.mark.parametrize(
+    ("page", "rels"),
+    [
+        (1, {"first": 1, "next": 2, "last": 4}),
+        (2, {"first": 1, "prev": 1, "next": 3, "last": 4}),
+        (4, {"first": 1, "prev": 3, "last": 4}),
+        (9, {"first": 1, "prev": 4, "last": 4}),
+    ],
+)
+def test_a_page_links_to_the_first_prev_next_and_last_that_exist(client, listing, page, rels):
+    ids = listing.fill(10)
+
+    response = listing.get(client, {"page": page, "limit": 3})
+
+    assert response.status_code == 200
+    assert links_of(response) == {rel: f"{listing.path}?page={n}&limit=3" for rel, n in rels.items()}
+    # The body is the page it always was.
+    assert listing.row_ids(response.get_json()) == ids[(page - 1) * 3 : page * 3]
+
+
+def test_links_keep_the_filters_and_the_limit_used(client, listing, filter_name):
+    listing.fill(5, prefix="match")
+    listing.fill(3, prefix="other")
+
+    response = listing.get(client, {filter_name: "match", "limit": 1000, "page": 2})
+
+    assert response.get_json()["total"] == 5
+    assert links_of(response) == {
+        "first": f"{listing.path}?{filter_name}=match&page=1&limit=100",
+        "prev": f"{listing.path}?{filter_name}=match&page=1&limit=100",
+        "last": f"{listing.path}?{filter_name}=match&page=1&limit=100",
+    }
+    followed = listing.get(client, links_of(response)["last"].partition("?")[2])
+    assert followed.get_json()["total"] == 5
+
+
+def test_an_empty_list_links_to_its_one_page(client, listing):
+    response = listing.get(client, {"limit": 5})
+
+    assert links_of(response) == {
+        "first": f"{listing.path}?page=1&limit=5",
+        "last": f"{listing.path}?page=1&limit=5",
+    }
+
+
+def test_a_filter_value_is_escaped_in_the_links(client, listing, filter_name):
+    listing.add("a&b c")
+
+    response = listing.get(client, {filter_name: "a&b c"})
+
+    assert links_of(response)["first"] == f"{listing.path}?{filter_name}=a%26b+c&page=1&limit=20"
+    assert listing.get(client, links_of(response)["first"].partition("?")[2]).get_json()["total"] == 1

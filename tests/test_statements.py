@@ -94,3 +94,36 @@ def test_commit_reloads_nothing(client, statements, auth_headers, item):
 
     assert response.status_code == 200
     assert statements == ["SELECT", "SELECT", "UPDATE"]
+
+
+def test_listing_my_sessions_runs_two_statements(client, statements, user):
+    headers = login(client, "alice")["headers"]
+
+    assert count(client, statements, "get", "/auth/sessions", headers=headers) == (2, ["SELECT", "SELECT"])
+
+
+def test_a_conditional_item_read_answered_304_runs_the_same_two_statements(
+    client, statements, auth_headers, item
+):
+    tag = client.get(f"/items/{item.id}", headers=auth_headers).headers["ETag"]
+    statements.clear()
+
+    response = client.get(f"/items/{item.id}", headers={**auth_headers, "If-None-Match": tag})
+
+    assert response.status_code == 304
+    assert statements == ["SELECT", "SELECT"]
+
+
+def test_a_conditional_change_runs_the_same_statements_as_a_plain_one(client, statements, auth_headers, item):
+    tag = client.patch(f"/items/{item.id}", json={"description": "warm-up"}, headers=auth_headers).headers[
+        "ETag"
+    ]
+    statements.clear()
+
+    response = client.patch(
+        f"/items/{item.id}", json={"description": "on"}, headers={**auth_headers, "If-Match": tag}
+    )
+
+    assert response.status_code == 200
+    # The session, the item (no lock: the UPDATE compares the version), the UPDATE.
+    assert statements == ["SELECT", "SELECT", "UPDATE"]

@@ -31,9 +31,11 @@ PERMISSIONS = [
         "owner password",
         "PATCH",
         "/users/{owner}",
-        {"password": "another secret"},
+        {"password": "another secret", "current_password": PASSWORD},
         expect(401, 403, 200, 200),
     ),
+    Permission("owner sessions", "GET", "/users/{owner}/sessions", None, expect(401, 403, 200, 200)),
+    Permission("end owner sessions", "DELETE", "/users/{owner}/sessions", None, expect(401, 403, 200, 200)),
     Permission(
         "owner to admin", "PATCH", "/users/{owner}", {"role_id": Role.ADMIN}, expect(401, 403, 403, 200)
     ),
@@ -498,7 +500,11 @@ def test_owner_password_change_rehashes_and_ends_only_the_other_sessions(client,
     current, other = login(client, "alice"), login(client, "alice")
     old_hash = user.password_hash
 
-    response = client.patch(f"/users/{user.id}", json={"password": NEW_PASSWORD}, headers=current["headers"])
+    response = client.patch(
+        f"/users/{user.id}",
+        json={"password": NEW_PASSWORD, "current_password": PASSWORD},
+        headers=current["headers"],
+    )
 
     assert response.status_code == 200
     assert_public_user(response.get_json(), id=user.id)
@@ -534,7 +540,8 @@ def test_patch_without_a_password_keeps_the_other_sessions(client, user):
 
 
 def test_password_of_exactly_8_characters_is_accepted(client, user, auth_headers):
-    response = client.patch(f"/users/{user.id}", json={"password": "12345678"}, headers=auth_headers)
+    body = {"password": "12345678", "current_password": PASSWORD}
+    response = client.patch(f"/users/{user.id}", json=body, headers=auth_headers)
 
     assert response.status_code == 200
     assert login_status(client, "alice", "12345678") == 200
@@ -690,3 +697,76 @@ def test_delete_without_a_token_is_401(client, user):
 def test_delete_with_an_unknown_token_is_401(client, user):
     assert_problem(client.delete(f"/users/{user.id}", headers=bearer("not-a-real-token")), 401)
     assert client.get(f"/users/{user.id}").status_code == 200
+
+
+def test_an_admin_lists_and_ends_all_sessions_of_an_account(client, user, admin_headers):
+    phone, laptop = login(client, "alice"), login(client, "alice")
+
+    listed = client.get(f"/users/{user.id}/sessions", headers=admin_headers)
+
+    assert listed.status_code == 200
+    assert len(listed.get_json()) == 2
+    assert {session["current"] for session in listed.get_json()} == {False}  # not the admin's sessions
+    ended = client.delete(f"/users/{user.id}/sessions", headers=admin_headers)
+    assert ended.get_json() == {"detail": "All sessions ended"}
+    assert [me_status(client, s["headers"]) for s in (phone, laptop)] == [401, 401]
+    assert client.get(f"/users/{user.id}/sessions", headers=admin_headers).get_json() == []
+    assert me_status(client, admin_headers) == 200
+
+
+def test_an_account_signs_itself_out_everywhere(client, user):
+    phone, laptop = login(client, "alice"), login(client, "alice")
+
+    assert client.get(f"/users/{user.id}/sessions", headers=phone["headers"]).status_code == 200
+    assert client.delete(f"/users/{user.id}/sessions", headers=phone["headers"]).status_code == 200
+
+    assert [me_status(client, s["headers"]) for s in (phone, laptop)] == [401, 401]
+
+
+@pytest.mark.parametrize("method", ["get", "delete"])
+def test_sessions_of_an_unknown_account_are_404(client, admin_headers, method):
+    assert_problem(getattr(client, method)("/users/999999/sessions", headers=admin_headers), 404)
+
+
+def test_changing_ones_own_password_needs_the_current_one(client, user, auth_headers):
+    response = client.patch(f"/users/{user.id}", json={"password": NEW_PASSWORD}, headers=auth_headers)
+
+    body = assert_problem(response, 422)
+    assert set(body["errors"]) == {"current_password"}
+    assert login_status(client, "alice", PASSWORD) == 200
+
+
+def test_a_wrong_current_password_is_403_changes_nothing_and_counts_as_a_failed_login(app, client, user):
+    headers = login(client, "alice")["headers"]
+    wrong = {"password": NEW_PASSWORD, "current_password": "not my password"}
+
+    for _ in range(app.config["MAX_FAILURES_PER_ACCOUNT"]):
+        assert_problem(client.patch(f"/users/{user.id}", json=wrong, headers=headers), 403)
+
+    # The stolen token guessed as often as the limit allows: logins and guesses now wait.
+    assert login_status(client, "alice", PASSWORD) == 429
+    right = {"password": NEW_PASSWORD, "current_password": PASSWORD}
+    assert_problem(client.patch(f"/users/{user.id}", json=right, headers=headers), 429)
+    assert db.session.scalar(select(User.password_hash).where(User.id == user.id)) == user.password_hash
+
+
+def test_an_admin_sets_another_accounts_password_without_it_and_its_own_with_it(
+    client, user, admin, admin_headers
+):
+    assert (
+        client.patch(f"/users/{user.id}", json={"password": NEW_PASSWORD}, headers=admin_headers).status_code
+        == 200
+    )
+    assert login_status(client, "alice", NEW_PASSWORD) == 200
+
+    own = client.patch(f"/users/{admin.id}", json={"password": NEW_PASSWORD}, headers=admin_headers)
+    assert set(assert_problem(own, 422)["errors"]) == {"current_password"}
+    with_it = {"password": NEW_PASSWORD, "current_password": PASSWORD}
+    assert client.patch(f"/users/{admin.id}", json=with_it, headers=admin_headers).status_code == 200
+
+
+def test_a_current_password_without_a_new_one_changes_nothing(client, user, auth_headers):
+    response = client.patch(f"/users/{user.id}", json={"current_password": "anything"}, headers=auth_headers)
+
+    assert response.status_code == 200
+    assert login_status(client, "alice", PASSWORD) == 200

@@ -1,9 +1,12 @@
 """The X-Version gate: supported, unsupported and unknown versions, exempt paths and the cache."""
 
+from datetime import UTC, date, datetime, timedelta
+
 import pytest
 from sqlalchemy import update
 
 from tests.factories import basic
+from tests.helpers import utc_time
 from webapp.extensions import db
 from webapp.models import Version
 
@@ -114,3 +117,64 @@ def test_newly_listed_version_is_accepted(client):
     db.session.commit()
 
     assert client.get("/roles", headers={"X-Version": "2.0"}).status_code == 200
+
+
+def deprecate(version: str, *, deprecated_at: datetime, sunset: date | None) -> None:
+    """Deprecate directly in the table, as `flask versions deprecate` on another instance would."""
+    db.session.execute(
+        update(Version).where(Version.version == version).values(deprecated_at=deprecated_at, sunset=sunset)
+    )
+    db.session.commit()
+
+
+def test_a_deprecated_version_is_served_with_deprecation_and_sunset_headers(client, user, auth_headers):
+    deprecated_at = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
+    deprecate("1.0", deprecated_at=deprecated_at, sunset=date(2099, 6, 30))
+
+    for path, headers in (("/roles", {}), ("/items", auth_headers), ("/items/999", auth_headers)):
+        response = client.get(path, headers={**headers, "X-Version": "1.0"})
+        assert response.status_code in (200, 404)
+        assert response.headers["Deprecation"] == f"@{int(deprecated_at.timestamp())}"
+        assert response.headers["Sunset"] == "Tue, 30 Jun 2099 00:00:00 GMT"
+    # Other versions, and requests with no version, hear nothing of it.
+    assert "Deprecation" not in client.get("/roles").headers
+    assert "Deprecation" not in client.get("/roles", headers={"X-Version": "0.9"}).headers
+
+
+def test_a_deprecated_version_without_a_sunset_has_no_sunset_header(client):
+    deprecate("1.0", deprecated_at=datetime.now(UTC), sunset=None)
+
+    response = client.get("/roles", headers={"X-Version": "1.0"})
+
+    assert response.status_code == 200
+    assert response.headers["Deprecation"].startswith("@")
+    assert "Sunset" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("sunset", "status"),
+    [
+        (datetime.now(UTC).date() - timedelta(days=1), 426),
+        (datetime.now(UTC).date(), 426),
+        (date(2099, 1, 1), 200),
+    ],
+    ids=["yesterday", "today", "later"],
+)
+def test_from_its_sunset_day_a_version_is_426_with_no_further_command(client, sunset, status):
+    deprecate("1.0", deprecated_at=datetime(2026, 1, 1, tzinfo=UTC), sunset=sunset)
+
+    response = client.get("/roles", headers={"X-Version": "1.0"})
+
+    assert response.status_code == status
+    if status == 426:
+        assert_upgrade_required(response)
+
+
+def test_the_versions_list_shows_deprecation_and_sunset(client):
+    deprecate("1.0", deprecated_at=datetime(2026, 11, 30, 12, 0, tzinfo=UTC), sunset=date(2027, 6, 30))
+
+    listed = {row["version"]: row for row in client.get("/versions").get_json()}
+
+    assert utc_time(listed["1.0"]["deprecated_at"]) == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert listed["1.0"]["sunset"] == "2027-06-30"
+    assert (listed["0.9"]["deprecated_at"], listed["0.9"]["sunset"]) == (None, None)

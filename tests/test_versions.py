@@ -11,13 +11,20 @@ PERMISSIONS = [Permission("list versions", "GET", "/versions", None, expect(200,
 test_each_actor_gets_the_status_the_contract_gives = permission_test(PERMISSIONS)
 
 
-def test_list_versions_returns_every_row_with_id_version_and_supported(client):
+def test_list_versions_returns_every_row_with_id_version_supported_and_its_deprecation(client):
     response = client.get("/versions")
 
     assert response.status_code == 200
     rows = db.session.execute(select(Version.id, Version.version, Version.supported).order_by(Version.id))
     assert response.get_json() == [
-        {"id": row.id, "version": row.version, "supported": row.supported} for row in rows
+        {
+            "id": row.id,
+            "version": row.version,
+            "supported": row.supported,
+            "deprecated_at": None,
+            "sunset": None,
+        }
+        for row in rows
     ]
     assert {(v["version"], v["supported"]) for v in response.get_json()} == {("1.0", True), ("0.9", False)}
 

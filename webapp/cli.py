@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp import deploy
 from webapp.cache import clear_caches
+from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.fake import load_fake_data
 from webapp.jobs import purge_expired_sessions
@@ -149,11 +150,16 @@ def _set_version(version: str, supported: bool, *, create: bool) -> None:
         row = Version(version=version)
         db.session.add(row)
     row.supported = supported
+    if supported:  # supported again, in full: no longer deprecated
+        row.deprecated_at = row.sunset = None
+    _applied(row, "supported" if supported else "unsupported")
+
+
+def _applied(row: Version, state: str) -> None:
     db.session.commit()
     clear_caches()
-    state = "supported" if supported else "unsupported"
     bound = current_app.config["VERSION_CACHE_SECONDS"]
-    click.echo(f"version {version!r} is {state}; every worker applies it within {bound} s")
+    click.echo(f"version {row.version!r} is {state}; every worker applies it within {bound} s")
 
 
 @versions_cli.command("add")
@@ -178,11 +184,37 @@ def unsupport_version_command(version: str) -> None:
     _set_version(version, False, create=False)
 
 
+@versions_cli.command("deprecate")
+@version_argument
+@click.option(
+    "--sunset",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The day (YYYY-MM-DD) from which it is answered 426, from its start in UTC.",
+)
+def deprecate_version_command(version: str, sunset) -> None:
+    """Deprecate a supported version: still served, with Deprecation and Sunset headers."""
+    row = db.session.scalar(select(Version).where(Version.version == version))
+    if row is None or not row.supported:
+        raise click.ClickException(f"version {version!r} is not a supported version")
+    row.deprecated_at = row.deprecated_at or utcnow()
+    row.sunset = sunset.date() if sunset else None
+    _applied(row, _state(row))
+
+
+def _state(row: Version) -> str:
+    if not row.supported:
+        return "unsupported"
+    if row.deprecated_at is None:
+        return "supported"
+    since = f"deprecated since {row.deprecated_at:%Y-%m-%d %H:%M} UTC"
+    return f"{since}, sunset {row.sunset:%Y-%m-%d}" if row.sunset else since
+
+
 @versions_cli.command("list")
 def list_versions_command() -> None:
     """Show every listed version."""
     for row in db.session.scalars(select(Version).order_by(Version.id)):
-        click.echo(f"{row.version}\t{'supported' if row.supported else 'unsupported'}")
+        click.echo(f"{row.version}\t{_state(row)}")
 
 
 tokens_cli = click.Group("tokens", help="Manage login sessions.")

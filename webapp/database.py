@@ -12,6 +12,7 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm.exc import StaleDataError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -42,7 +43,10 @@ CONFLICT_ERRORS = {1213, 1205}
 
 
 def is_conflict(error: BaseException) -> bool:
-    """Whether ``error`` is a transaction that lost a conflict (worth retrying as a whole)."""
+    """Whether ``error`` is a transaction that lost a conflict (worth retrying as a whole):
+    also a versioned row that another transaction changed between this one's read and write."""
+    if isinstance(error, StaleDataError):
+        return True
     if not isinstance(error, OperationalError):
         return False
     args = getattr(error.orig, "args", ())

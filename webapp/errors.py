@@ -13,6 +13,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import MetaData, UniqueConstraint
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from webapp.database import is_conflict
@@ -152,7 +153,8 @@ def handle_database_unavailable(error: Exception):
     if is_conflict(error):
         # Every attempt lost to concurrent transactions (see webapp/transactions.py).
         attempts = current_app.config["DATABASE_CONFLICT_ATTEMPTS"]
-        logger.warning("transaction conflict: %d attempts failed (error %s)", attempts, error.orig.args[0])
+        code = error.orig.args[0] if isinstance(error, OperationalError) else type(error).__name__
+        logger.warning("transaction conflict: %d attempts failed (%s)", attempts, code)
         return problem(
             503, "The request conflicted with concurrent ones; try again.", headers=[("Retry-After", "1")]
         )
@@ -175,6 +177,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(IntegrityError, handle_integrity_error)
     # Connection lost or refused, timeouts, lock waits: DBAPI OperationalError and friends.
-    for error in (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError):
+    for error in (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError, StaleDataError):
         app.register_error_handler(error, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -6,8 +6,8 @@ from flask import Flask, Response, request
 
 # JSON needs no sources; the docs blueprint sets its own policy for the ReDoc page.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Version, X-Request-ID"
-CORS_EXPOSE_HEADERS = "X-Request-ID, Retry-After, WWW-Authenticate"
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Version, X-Request-ID, If-Match, If-None-Match"
+CORS_EXPOSE_HEADERS = "X-Request-ID, Retry-After, WWW-Authenticate, ETag, Link, Deprecation, Sunset"
 
 
 SECURITY_HEADERS = [

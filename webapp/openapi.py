@@ -14,6 +14,7 @@ from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
+from webapp.conditional import IF_MATCH, IF_NONE_MATCH
 from webapp.errors import PROBLEM_MIMETYPE, ProblemSchema, handle_http_exception
 
 BEARER = "bearerAuth"
@@ -46,6 +47,15 @@ class Api(flask_smorest.Api):
             BEARER,
             {"type": "http", "scheme": "bearer", "description": "An access token from POST /auth/token"},
         )
+        for name, header, description in (
+            (IF_NONE_MATCH, "If-None-Match", "An ETag of this resource: 304, no body, while it is current."),
+            (IF_MATCH, "If-Match", "The ETag of the version to change: 412 if the resource has moved on."),
+        ):
+            self.spec.components.parameter(
+                name,
+                "header",
+                {"name": header, "required": False, "schema": {"type": "string"}, "description": description},
+            )
         self.spec.components.parameter(
             VERSION_HEADER,
             "header",
@@ -94,6 +104,7 @@ class Blueprint(flask_smorest.Blueprint):
         super().__init__(*args, **kwargs)
         self.version_gated = version_gated
         self._prepare_doc_cbks.append(self._document_body_errors)
+        self._prepare_doc_cbks.append(self._document_parameters)
         if version_gated:
             self._prepare_doc_cbks.append(self._document_version_gate)
 
@@ -109,20 +120,29 @@ class Blueprint(flask_smorest.Blueprint):
         return doc
 
     @staticmethod
+    def _document_parameters(doc: dict, doc_info: dict, **kwargs: Any) -> dict:
+        """Parameters ``document(parameters=...)`` names (components), after the view's own."""
+        for name in doc_info.get("parameters_by_name", ()):
+            doc.setdefault("parameters", []).append(name)
+        return doc
+
+    @staticmethod
     def _document_version_gate(doc: dict, doc_info: dict, **kwargs: Any) -> dict:
         doc.setdefault("parameters", []).append(VERSION_HEADER)
         doc.setdefault("responses", {})[426] = http.HTTPStatus(426).name
         return doc
 
 
-def document(*, security: bool = False, responses: tuple[int, ...] = ()):
-    """Add bearer security and error responses to a view's OpenAPI operation."""
+def document(*, security: bool = False, responses: tuple[int, ...] = (), parameters: tuple[str, ...] = ()):
+    """Add bearer security, responses and header parameters (components, by name) to a
+    view's OpenAPI operation."""
 
     def decorator(func):
         apidoc = func._apidoc = deepcopy(getattr(func, "_apidoc", {}))
         listed = apidoc.setdefault("response", {}).setdefault("responses", {})
         for status in responses:
             listed.setdefault(status, []).append(http.HTTPStatus(status).name)
+        apidoc.setdefault("parameters_by_name", []).extend(parameters)
         if security:
             apidoc.setdefault("manual_doc", {})["security"] = [{BEARER: []}]
         return func

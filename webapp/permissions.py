@@ -7,6 +7,7 @@ from functools import wraps
 from flask import g, request
 from flask_smorest import abort
 
+from webapp.conditional import check_if_match, wants_match
 from webapp.extensions import db
 from webapp.models import Token
 from webapp.openapi import document
@@ -52,17 +53,23 @@ def admin_required(view):
     return document(security=True, responses=(401, 403))(wrapper)
 
 
-def get_or_404(model: type[db.Model], ident: int):
-    """The row ``ident`` of ``model``, or a 404 naming the model."""
-    row = db.session.get(model, ident)
+def get_or_404(model: type[db.Model], ident: int, *, lock: bool = False):
+    """The row ``ident`` of ``model`` (locked until commit if ``lock``), or a 404 naming it."""
+    row = db.session.get(model, ident, with_for_update=lock)
     if row is None:
         abort(404, message=f"{model.__name__} not found")
     return row
 
 
 def get_owned_or_404(model: type[db.Model], ident: int):
-    """The row ``ident`` of ``model`` if the caller is an admin or its owner; else 404 or 403."""
-    row = get_or_404(model, ident)
+    """The row ``ident`` of ``model``, to change, if the caller is an admin or its owner; else
+    404 or 403, and 412 when If-Match names another version of it.
+
+    With If-Match the write that follows compares and swaps the version; without, the row is
+    locked until commit, so concurrent changes take turns (the last one wins, as always).
+    """
+    row = get_or_404(model, ident, lock=not wants_match())
     if not (g.current_user.is_admin or row.is_owned_by(g.current_user)):
         abort(403, message=f"Only an admin or the owner may change this {model.__name__.lower()}")
+    check_if_match(row.version)
     return row

@@ -115,6 +115,20 @@ def authenticate(username: str, password: str, *, lock: bool = False) -> User | 
     return user
 
 
+def check_current_password(user: User, password: str | None) -> None:
+    """Before an account changes its own password: 422 without the current one, 429 while a
+    limit is reached, 403 if it is wrong. A wrong one counts as a failed login (and is
+    committed), so a stolen access token cannot be used to guess the password."""
+    if password is None:
+        abort(422, errors={"current_password": ["Required to change your own password."]})
+    limits = account_and_address(user.username)
+    check(limits)
+    if not verify_password(password, user.password_hash):
+        record_failure(limits)
+        db.session.commit()
+        abort(403, message="The current password is wrong")
+
+
 def record_failure(limits: list[Limit]) -> None:
     """Count one failure for each limit's key (the caller commits)."""
     window, _ = _window()

@@ -3,7 +3,8 @@
 Two transactions that want the same rows can both fail to finish: InnoDB breaks a deadlock
 by rolling one back (error 1213), a lock wait can time out (1205), and on a Galera cluster a
 transaction that wrote the same rows as one committed on another node first fails its
-certification (also 1213, "wsrep aborted transaction"). None of these is an outage: the
+certification (also 1213, "wsrep aborted transaction"); a write compared and swapped on a
+row version finds it changed (StaleDataError). None of these is an outage: the
 database is fine and the same work, started again, succeeds. So each request's work is the
 unit of retry: ``App`` runs the before-request hooks and the view again from the start,
 after a jittered pause, up to DATABASE_CONFLICT_ATTEMPTS times. Nothing reaches the client
@@ -20,6 +21,7 @@ from typing import TypeVar
 from flask import Flask, current_app, g
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.database import is_conflict
 from webapp.extensions import db
@@ -44,7 +46,7 @@ def retrying(work: Callable[[], T]) -> T:
         g.committed = False
         try:
             return work()
-        except OperationalError as error:
+        except (OperationalError, StaleDataError) as error:
             if not is_conflict(error) or g.committed:
                 raise
             db.session.rollback()

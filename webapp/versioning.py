@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request
+import time
+
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from webapp.metrics import VERSION_REJECTIONS
@@ -17,7 +19,8 @@ class UpgradeRequired(HTTPException):
 
 
 def check_client_version() -> None:
-    """Refuse a listed-but-unsupported or unknown X-Version on version-gated blueprints.
+    """Refuse an unknown, unsupported or sunset X-Version on version-gated blueprints; note a
+    deprecated one, whose answers then carry Deprecation and Sunset headers.
 
     No header means a client that does not version itself: allowed. The table is read
     through a cache of VERSION_CACHE_SECONDS, so a change reaches every worker within that.
@@ -29,12 +32,25 @@ def check_client_version() -> None:
     blueprint = current_app.blueprints.get(request.blueprint or "")
     if not getattr(blueprint, "version_gated", False):
         return
-    table = Version.table()
-    if not table.get(version, False):
+    lifecycle = Version.table().get(version)
+    if lifecycle is None or not lifecycle.served(time.time()):
         # Unlisted versions share one label: clients must not be able to grow the metric.
-        VERSION_REJECTIONS.labels(version if version in table else "unlisted").inc()
+        VERSION_REJECTIONS.labels(version if lifecycle is not None else "unlisted").inc()
         raise UpgradeRequired()
+    if lifecycle.deprecation:
+        g.deprecation = lifecycle
+
+
+def announce_deprecation(response: Response) -> Response:
+    """A deprecated client version is told so on every answer, with its sunset."""
+    lifecycle = g.get("deprecation")
+    if lifecycle is not None:
+        response.headers["Deprecation"] = lifecycle.deprecation
+        if lifecycle.sunset:
+            response.headers["Sunset"] = lifecycle.sunset
+    return response
 
 
 def init_app(app: Flask) -> None:
     app.before_request(check_client_version)
+    app.after_request(announce_deprecation)

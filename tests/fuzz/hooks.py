@@ -40,5 +40,6 @@ def before_call(context, case, kwargs):
     # Ids arrive as numbers from generation and as strings from links between responses.
     user_id = str((case.path_parameters or {}).get("user_id"))
     changes = case.method.upper() in {"PATCH", "DELETE"}
-    if case.operation.path == "/users/{user_id}" and changes and user_id in PROTECTED_IDS:
+    account_paths = {"/users/{user_id}", "/users/{user_id}/sessions"}
+    if case.operation.path in account_paths and changes and user_id in PROTECTED_IDS:
         case.path_parameters["user_id"] = ABSENT_ID

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask_smorest import abort
 
 from webapp import ratelimit
-from webapp.auth.schemas import LoginSchema, RefreshSchema, TokenSchema
+from webapp.auth.schemas import LoginSchema, RefreshSchema, SessionSchema, TokenSchema
+from webapp.conditional import ETAG_HEADER, IF_NONE_MATCH, respond
 from webapp.extensions import db
 from webapp.headers import no_store
 from webapp.metrics import LOGINS, REFRESHES
 from webapp.models import Token, User
-from webapp.openapi import Blueprint, MessageSchema
+from webapp.openapi import Blueprint, MessageSchema, document
 from webapp.permissions import login_required
 from webapp.security import needs_rehash
 from webapp.users.schemas import UserSchema
@@ -55,7 +56,7 @@ def login(credentials):
     if needs_rehash(user.password_hash):
         user.set_password(credentials["password"])
     user.record_login()
-    token = Token.issue(user)
+    token = Token.issue(user, request.headers.get("User-Agent"))
     db.session.commit()
     LOGINS.labels("ok").inc()
     return _token_pair(token)
@@ -86,10 +87,15 @@ def refresh(data):
 
 @blp.route("/me")
 @login_required
-@blp.response(200, UserSchema)
+@document(responses=(304,), parameters=(IF_NONE_MATCH,))
+@blp.response(200, UserSchema, headers=ETAG_HEADER)
 def me():
-    """Get my account"""
-    return db.session.get(User, g.current_user.id)
+    """Get my account
+
+    With its ETag; If-None-Match naming it is answered 304 with no body.
+    """
+    user = db.session.get(User, g.current_user.id)
+    return respond(user, user.version)
 
 
 @blp.route("/logout", methods=["POST"])
@@ -103,3 +109,31 @@ def logout():
     Token.end(g.current_user.session_id)
     db.session.commit()
     return {"detail": "Logged out"}
+
+
+@blp.route("/sessions")
+@login_required
+@blp.response(200, SessionSchema(many=True))
+def sessions():
+    """List my sessions
+
+    The caller's live sessions (devices), newest first; ``current`` marks the one of the
+    token used. No token or digest is ever shown.
+    """
+    return Token.of_user(g.current_user.id)
+
+
+@blp.route("/sessions/<id:session_id>", methods=["DELETE"])
+@login_required
+@blp.response(200, MessageSchema)
+@blp.alt_response(404, response="NOT_FOUND")
+def end_session(session_id):
+    """End one of my sessions
+
+    Its tokens stop working at once (sign out a lost device). Another account's session is
+    not found.
+    """
+    if not Token.end(session_id, user_id=g.current_user.id):
+        abort(404, message="Session not found")
+    db.session.commit()
+    return {"detail": "Session ended"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import g
 from marshmallow import Schema, fields, validate
 
 
@@ -22,3 +23,18 @@ class TokenSchema(Schema):
     refresh_token = fields.String()
     expires = fields.Integer(metadata={"description": "Access token lifetime, in seconds"})
     token_type = fields.String(metadata={"example": "bearer"})
+
+
+class SessionSchema(Schema):
+    """A login session (a device): never its tokens or their digests."""
+
+    id = fields.Integer()
+    created_at = fields.DateTime()
+    last_refreshed_at = fields.DateTime(
+        allow_none=True, metadata={"description": "Null until its first refresh"}
+    )
+    user_agent = fields.String(allow_none=True, metadata={"description": "The device's User-Agent at login"})
+    current = fields.Method("is_current", metadata={"description": "The session of the token used"})
+
+    def is_current(self, session) -> bool:
+        return session.id == g.current_user.session_id

@@ -31,6 +31,10 @@ class Item(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Moves on every change: the ETag, and what a conditional write compares and swaps.
+    version: Mapped[int] = mapped_column(server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
     @classmethod
     def read(cls, item_id: int) -> RowMapping | None:

@@ -21,6 +21,7 @@ class Token(db.Model):
 
     __tablename__ = "tokens"
     __table_args__ = MYSQL_TABLE_ARGS
+    USER_AGENT_LENGTH = 255
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -29,6 +30,9 @@ class Token(db.Model):
     access_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     refresh_expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The device's User-Agent at login (cut to the column), so its owner can tell sessions apart.
+    user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_LENGTH))
 
     # The plain tokens exist only in the response that hands them out (not columns).
     access_token = None
@@ -47,8 +51,9 @@ class Token(db.Model):
         }
 
     @classmethod
-    def issue(cls, user: User) -> Token:
-        """Open a session for ``user``, ending its oldest ones beyond MAX_SESSIONS_PER_USER.
+    def issue(cls, user: User, user_agent: str | None = None) -> Token:
+        """Open a session for ``user`` on the device ``user_agent``, ending its oldest ones
+        beyond MAX_SESSIONS_PER_USER.
 
         The caller holds ``user``'s row lock, so concurrent logins of one account
         cannot each keep the cap's worth of sessions.
@@ -64,7 +69,7 @@ class Token(db.Model):
             delete(cls).where(cls.user_id == user.id, cls.id.not_in(select(newest.c.id))),
             execution_options={"synchronize_session": False},
         )
-        token = cls(user_id=user.id)
+        token = cls(user_id=user.id, user_agent=user_agent[: cls.USER_AGENT_LENGTH] if user_agent else None)
         for column, value in token._new_pair().items():
             setattr(token, column, value)
         db.session.add(token)
@@ -83,9 +88,23 @@ class Token(db.Model):
         return Caller(id=row.user_id, role_id=row.role_id, session_id=row.session_id)
 
     @classmethod
-    def end(cls, session_id: int) -> None:
-        """End one session (log out)."""
-        db.session.execute(delete(cls).where(cls.id == session_id))
+    def end(cls, session_id: int, *, user_id: int | None = None) -> bool:
+        """End one session (of ``user_id`` only, if given); whether there was one to end."""
+        query = delete(cls).where(cls.id == session_id)
+        if user_id is not None:
+            query = query.where(cls.user_id == user_id)
+        return bool(db.session.execute(query, execution_options={"synchronize_session": False}).rowcount)
+
+    @classmethod
+    def of_user(cls, user_id: int) -> list[Token]:
+        """The live sessions of an account, newest first."""
+        return list(
+            db.session.scalars(
+                select(cls)
+                .where(cls.user_id == user_id, cls.refresh_expires_at > utcnow())
+                .order_by(cls.created_at.desc(), cls.id.desc())
+            )
+        )
 
     @classmethod
     def rotate(cls, refresh_token: str) -> tuple[Token | None, str]:
@@ -106,7 +125,7 @@ class Token(db.Model):
         token, user = row
         if token.refresh_expires_at <= utcnow() or not user.activated:
             return None, "rejected"
-        values = token._new_pair()
+        values = {**token._new_pair(), "last_refreshed_at": utcnow()}
         # Compare-and-swap: of two requests presenting the same token at once, one wins.
         swapped = db.session.execute(
             update(cls).where(cls.id == token.id, cls.refresh_hash == digest).values(values),

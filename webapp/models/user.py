@@ -33,6 +33,11 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Moves on every change of the account (not on a login): the ETag, and what a
+    # conditional write compares and swaps.
+    version: Mapped[int] = mapped_column(server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
     @property
     def is_admin(self) -> bool:
@@ -47,7 +52,9 @@ class User(db.Model):
     @classmethod
     def public(cls):
         """A select of the public fields, for reads that answer them (Core rows, no hash read)."""
-        return select(cls.id, cls.username, cls.role_id, cls.activated, cls.created_at, cls.updated_at)
+        return select(
+            cls.id, cls.username, cls.role_id, cls.activated, cls.created_at, cls.updated_at, cls.version
+        )
 
     @classmethod
     def listing(cls, activated: bool):

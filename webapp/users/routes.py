@@ -6,11 +6,15 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import abort
 
+from webapp.auth.schemas import SessionSchema
+from webapp.conditional import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, etag, respond
 from webapp.extensions import db
-from webapp.listing import Listing, paginate
+from webapp.listing import Listing
 from webapp.models import Role, Token, User
-from webapp.openapi import Blueprint, MessageSchema
-from webapp.permissions import admin_required, get_owned_or_404, login_required
+from webapp.openapi import Blueprint, MessageSchema, document
+from webapp.pagination import LINK_HEADER, page_of
+from webapp.permissions import admin_required, get_or_404, get_owned_or_404, login_required
+from webapp.ratelimit import check_current_password
 from webapp.security import generate_password
 from webapp.users.schemas import (
     UserCreatedSchema,
@@ -26,7 +30,7 @@ blp = Blueprint("users", __name__, url_prefix="/users", description="User accoun
 @blp.route("")
 class Users(MethodView):
     @blp.arguments(UserQueryArgsSchema, location="query")
-    @blp.response(200, UserPageSchema)
+    @blp.response(200, UserPageSchema, headers=LINK_HEADER)
     def get(self, args):
         """List users
 
@@ -38,7 +42,7 @@ class Users(MethodView):
                 User.username.icontains(args["username"], autoescape=True)
             )
             listing = Listing.of(query)
-        return paginate(listing, key="users", page=args["page"], limit=args["limit"])
+        return page_of(listing, args, key="users")
 
     @admin_required
     @blp.arguments(UserSchema)
@@ -60,21 +64,24 @@ class Users(MethodView):
 
 @blp.route("/<id:user_id>")
 class UsersById(MethodView):
-    @blp.response(200, UserSchema)
+    @document(responses=(304,), parameters=(IF_NONE_MATCH,))
+    @blp.response(200, UserSchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, user_id):
         """Get a user
 
-        Deactivated accounts are not found.
+        Deactivated accounts are not found. With its ETag; If-None-Match naming it is
+        answered 304 with no body.
         """
         user = db.session.connection().execute(User.public().where(User.id == user_id)).mappings().first()
         if user is None or not user["activated"]:
             abort(404, message="User not found")
-        return user
+        return respond(user, user["version"])
 
     @login_required
+    @document(responses=(412, 429), parameters=(IF_MATCH,))
     @blp.arguments(UserUpdateSchema)
-    @blp.response(200, UserSchema)
+    @blp.response(200, UserSchema, headers=ETAG_HEADER)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
@@ -82,7 +89,10 @@ class UsersById(MethodView):
         """Update a user
 
         Admin or owner. An admin cannot change another admin; only an admin changes
-        ``activated`` or grants the admin role. A new password ends the account's other sessions.
+        ``activated`` or grants the admin role. A new password ends the account's other
+        sessions; changing one's own password also needs ``current_password`` (a wrong one
+        is 403 and counts as a failed login). With If-Match, only while the account is at
+        that version (412 otherwise, nothing changed).
         """
         user = get_owned_or_404(User, user_id)
         caller = g.current_user
@@ -92,7 +102,10 @@ class UsersById(MethodView):
             abort(403, message="Only an admin can grant the admin role")
         if "activated" in data and not caller.is_admin:
             abort(403, message="Only an admin can activate or deactivate an account")
+        current_password = data.pop("current_password", None)
         if "password" in data:
+            if user.id == caller.id:
+                check_current_password(user, current_password)
             user.set_password(data.pop("password"))
             keep = caller.session_id if user.id == caller.id else None
             Token.revoke_all(user.id, keep=keep)
@@ -101,9 +114,10 @@ class UsersById(MethodView):
         for field, value in data.items():
             setattr(user, field, value)
         db.session.commit()
-        return user
+        return user, {"ETag": etag(user.version)}
 
     @login_required
+    @document(responses=(412,), parameters=(IF_MATCH,))
     @blp.response(200, MessageSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -111,7 +125,8 @@ class UsersById(MethodView):
         """Deactivate a user
 
         Admin or owner. The account is kept (its items keep their owner) but can no longer
-        log in, and every session of it ends at once.
+        log in, and every session of it ends at once. With If-Match, only while the account
+        is at that version.
         """
         user = get_owned_or_404(User, user_id)
         if not user.activated:
@@ -122,3 +137,38 @@ class UsersById(MethodView):
         Token.revoke_all(user.id)
         db.session.commit()
         return {"detail": "User deactivated"}
+
+
+def _sessions_owner(user_id: int) -> User:
+    """The account ``user_id`` if the caller is an admin or that account; else 404 or 403."""
+    user = get_or_404(User, user_id)
+    if not (g.current_user.is_admin or user.id == g.current_user.id):
+        abort(403, message="Only an admin or the account itself may see or end its sessions")
+    return user
+
+
+@blp.route("/<id:user_id>/sessions")
+class UserSessions(MethodView):
+    @login_required
+    @document(responses=(403,))
+    @blp.response(200, SessionSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, user_id):
+        """List an account's sessions
+
+        Admin, or the account itself. Its live sessions (devices), newest first.
+        """
+        return Token.of_user(_sessions_owner(user_id).id)
+
+    @login_required
+    @document(responses=(403,))
+    @blp.response(200, MessageSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, user_id):
+        """End all of an account's sessions
+
+        Admin, or the account itself: signs it out everywhere; every token stops at once.
+        """
+        Token.revoke_all(_sessions_owner(user_id).id)
+        db.session.commit()
+        return {"detail": "All sessions ended"}

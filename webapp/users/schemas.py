@@ -39,6 +39,11 @@ class UserUpdateSchema(Schema):
 
     username = fields.String(validate=USERNAME)
     password = fields.String(load_only=True, validate=PASSWORD)
+    current_password = fields.String(
+        load_only=True,
+        validate=validate.Length(min=1, max=1024),
+        metadata={"description": "The account's password now: needed to change one's own password"},
+    )
     role_id = fields.Integer(strict=True, validate=ROLE)
     activated = StrictBoolean()
 
