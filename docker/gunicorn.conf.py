@@ -5,10 +5,12 @@ workers on the current code. Metrics: each worker writes to PROMETHEUS_MULTIPROC
 the master serves their sum on METRICS_PORT.
 """
 
+import contextlib
 import errno
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 
@@ -83,6 +85,36 @@ def write_problem(sock, status: int, reason: str, message: str) -> None:
 
 # The workers' error path calls util.write_error; every worker is forked after this runs.
 util.write_error = write_problem
+
+_linger = util.close_graceful
+
+
+def close_promptly(sock, timeout: float = 2.0, max_drain: int = 65536) -> None:
+    """Close a client connection after its response without waiting for the peer to close
+    first, unless it sent data the worker did not read.
+
+    gunicorn lingers on every close (RFC 9112, 9.6): closing with unread data in the receive
+    buffer makes the kernel answer with a reset, which can destroy the response on its way.
+    But a sync worker that lingers is a worker that serves nothing: behind a busy nginx it
+    waited for each FIN long enough to cost 10 to 20 % of the throughput under overload. With
+    nothing unread (nginx never sends more after its request), closing at once is as safe;
+    with something unread, it lingers as gunicorn would.
+    """
+    try:
+        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:  # nothing unread: no reset to fear
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+        sock.close()
+        return
+    except OSError:  # already gone
+        sock.close()
+        return
+    _linger(sock, timeout, max_drain)
+
+
+# The sync worker closes every connection through util.close_graceful.
+util.close_graceful = close_promptly
 
 
 class AppFormatLogger(Logger):

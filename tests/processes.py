@@ -259,7 +259,17 @@ def start_api(stack: Stack, env: dict[str, str], workers: int | None = None) -> 
     return master
 
 
-def start_nginx(stack: Stack, api_port: int, public_port: int, prometheus_port: int) -> Path:
+# compose.yml's default for nginx's API_MAX_IN_FLIGHT.
+API_MAX_IN_FLIGHT = "24"
+
+
+def start_nginx(
+    stack: Stack,
+    api_port: int,
+    public_port: int,
+    prometheus_port: int,
+    max_in_flight: str = API_MAX_IN_FLIGHT,
+) -> Path:
     conf_dir = stack.tmp / "nginx"
     (conf_dir / "conf.d").mkdir(parents=True)
     (conf_dir / "conf.d" / "default.conf").write_text(
@@ -268,6 +278,7 @@ def start_nginx(stack: Stack, api_port: int, public_port: int, prometheus_port: 
             {
                 "API_UPSTREAM": f"127.0.0.1:{api_port}",
                 "NGINX_PORT": f"127.0.0.1:{public_port}",
+                "API_MAX_IN_FLIGHT": max_in_flight,
                 "PROMETHEUS_UPSTREAM": f"127.0.0.1:{prometheus_port}",
                 # No Grafana on this machine: its route answers 502, which is what nginx does
                 # in compose while Grafana is still starting.

@@ -142,9 +142,10 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
-    from webapp import cli, docs, errors, headers, logs, versioning
+    from webapp import cli, docs, errors, headers, logs, overload, versioning
 
     logs.init_app(app)  # first: the request id exists before any other hook can fail
+    overload.init_app(app)  # then: shed what waited too long, before any work is done
     headers.init_app(app)
     versioning.init_app(app)
     docs.init_app(app)

@@ -61,6 +61,10 @@ class Config:
     SCHEDULER_ENABLED = True
     PURGE_INTERVAL = 86400
 
+    # Behind the proxy, a request that waited in the queue longer than this (from nginx's
+    # X-Request-Start stamp) is answered 503 at once instead of served late; 0: never.
+    QUEUE_TIMEOUT_MS = 1000
+
     # Reverse proxies in front (nginx: 1) whose X-Forwarded-For/-Proto are trusted;
     # 0 means clients talk to gunicorn directly and such headers are ignored.
     TRUSTED_PROXIES = 0

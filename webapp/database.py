@@ -127,10 +127,16 @@ def engine_options(url: str, connect_timeout: int, query_timeout: int = 10) -> d
     return {"pool_pre_ping": True}
 
 
+# The session variable holding the Galera node's index, for the count triggers
+# (webapp/models/row_count.py) to pick that node's counter rows.
+NODE_VARIABLE = "webapp_node"
+
+
 def galera_session(dbapi_connection, record, *, sync_wait: int) -> None:
     """On a new MySQL connection, find out whether it reached a Galera node; if so, note the
-    node's index (``node_index``) and make its reads wait for every write the cluster has
-    acknowledged (``wsrep_sync_wait``), so a client reads its own writes made through any node.
+    node's index (``node_index``, and the session variable the count triggers read) and make
+    its reads wait for every write the cluster has acknowledged (``wsrep_sync_wait``), so a
+    client reads its own writes made through any node.
     """
     cursor = dbapi_connection.cursor()
     try:
@@ -138,8 +144,8 @@ def galera_session(dbapi_connection, record, *, sync_wait: int) -> None:
         status = dict(cursor.fetchall())
         if status.get("wsrep_ready") != "ON":
             return
-        record.info["galera_node"] = int(status["wsrep_local_index"])
-        cursor.execute("SET SESSION wsrep_sync_wait = %s", (sync_wait,))
+        record.info["galera_node"] = node = int(status["wsrep_local_index"])
+        cursor.execute(f"SET SESSION wsrep_sync_wait = %s, @{NODE_VARIABLE} = %s", (sync_wait, node))
     finally:
         cursor.close()
 

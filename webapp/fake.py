@@ -1,4 +1,4 @@
-"""Bulk fake data for benchmarks and demos: multi-row inserts, counts kept exact."""
+"""Bulk fake data for benchmarks and demos: multi-row inserts (the count triggers count them)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,17 @@ from sqlalchemy import insert, select
 
 from webapp.database import utcnow
 from webapp.extensions import db
-from webapp.models import Item, Role, RowCount, User
+from webapp.models import Item, Role, User
 from webapp.security import hash_password
 
 FAKE_BATCH = 10_000
 FAKE_PASSWORD = "fake-password"  # noqa: S105 (documented; flask fake is refused in production)
 
 
-def _insert_in_batches(
-    model: type, count_as: str, total: int, batch: int, row: Callable[[int], dict]
-) -> None:
-    """Insert ``total`` rows made by ``row(n)``, one transaction per batch, counts included."""
+def _insert_in_batches(model: type, total: int, batch: int, row: Callable[[int], dict]) -> None:
+    """Insert ``total`` rows made by ``row(n)``, one transaction per batch."""
     for start in range(0, total, batch):
-        rows = [row(n) for n in range(start, min(start + batch, total))]
-        connection = db.session.connection()
-        connection.execute(insert(model), rows)
-        RowCount.add(connection, count_as, len(rows))
+        db.session.execute(insert(model), [row(n) for n in range(start, min(start + batch, total))])
         db.session.commit()
 
 
@@ -35,7 +30,6 @@ def load_fake_data(user_count: int, item_count: int, *, batch: int = FAKE_BATCH)
     password_hash = hash_password(FAKE_PASSWORD)
     _insert_in_batches(
         User,
-        User.COUNTS.name(True),
         user_count,
         batch,
         lambda n: {
@@ -51,7 +45,6 @@ def load_fake_data(user_count: int, item_count: int, *, batch: int = FAKE_BATCH)
     owners = owners or [db.session.scalar(select(User.id).order_by(User.id).limit(1))]
     _insert_in_batches(
         Item,
-        Item.COUNT.name(),
         item_count,
         batch,
         lambda n: {

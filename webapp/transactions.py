@@ -41,21 +41,27 @@ def retrying(work: Callable[[], T]) -> T:
     A conflict after something was already committed is not retried: running the work again
     would repeat what is done. Views commit once, at the end, so this does not happen.
     """
+    commits = g.get("commits", 0)
+    try:
+        return work()
+    except (OperationalError, StaleDataError) as error:
+        if not is_conflict(error) or g.get("commits", 0) != commits:
+            raise
+        failure = error
     attempts = current_app.config["DATABASE_CONFLICT_ATTEMPTS"]
-    for attempt in range(1, attempts + 1):
-        g.committed = False
+    for attempt in range(1, attempts):
+        db.session.rollback()
+        DB_RETRIES.labels("retried").inc()
+        time.sleep(random.uniform(0, BACKOFF * 2**attempt))  # noqa: S311 (jitter, not a secret)
         try:
             return work()
         except (OperationalError, StaleDataError) as error:
-            if not is_conflict(error) or g.committed:
+            if not is_conflict(error) or g.get("commits", 0) != commits:
                 raise
-            db.session.rollback()
-            if attempt == attempts:
-                DB_RETRIES.labels("exhausted").inc()
-                raise
-            DB_RETRIES.labels("retried").inc()
-            time.sleep(random.uniform(0, BACKOFF * 2**attempt))  # noqa: S311 (jitter, not a secret)
-    raise AssertionError("unreachable")  # pragma: no cover
+            failure = error
+    db.session.rollback()
+    DB_RETRIES.labels("exhausted").inc()
+    raise failure
 
 
 class App(Flask):
@@ -71,10 +77,14 @@ class App(Flask):
     def dispatch_request(self):
         return retrying(super().dispatch_request)
 
+    def ensure_sync(self, func):
+        # No view or hook here is async: skip Flask's per-call coroutine check.
+        return func
+
 
 def _note_commit(session) -> None:
     if g:  # outside an app context (a script, a migration) there is nothing to note
-        g.committed = True
+        g.commits = g.get("commits", 0) + 1
 
 
 def track_commits() -> None:

@@ -19,14 +19,13 @@ import re
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.chaos.conftest import proxied_server
+from tests.chaos.mixed_load import WRK_SCRIPT, call, ok, wrk
 from tests.processes import free_port, mariadb_root, start_api, start_nginx
 
 pytestmark = pytest.mark.slow
@@ -45,141 +44,6 @@ P99_GROWTH_MAX = 2.0  # last minute's p99 over the first minute's
 RSS_GROWTH_MAX = 0.10  # workers' memory, end over minute one
 CONNECTION_SPREAD_MAX = 3  # max - min of the database connections across the samples
 RATE_TOLERANCE = 0.25  # achieved rate within this share of the target
-
-# The mix, in percent of requests: 80 % reads, 20 % writes. With SOAK_RPS set, requests are
-# paced on one shared schedule of a request every 1000 / SOAK_RPS ms: each connection waits
-# in delay() for the next free slot, so each of the CONNECTIONS connections sends on average
-# one request every CONNECTIONS * 1000 / SOAK_RPS ms, its own answer's time included (a bare
-# fixed delay would add every answer's latency and fall short of the rate). The schedule
-# never catches up after a stall: a slow server shows as a lower achieved rate.
-WRK_SCRIPT = r"""
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } soak_timespec;
-int clock_gettime(int clock_id, soak_timespec *tp);
-]]
-local timespec = ffi.new("soak_timespec")
-local function now_ms()
-  ffi.C.clock_gettime(1, timespec)  -- CLOCK_MONOTONIC
-  return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1000000
-end
-
-math.randomseed(os.time())
-local run = os.getenv("SOAK_RUN")
-local ids = {}
-for id in string.gmatch(os.getenv("SOAK_ITEM_IDS"), "%d+") do ids[#ids + 1] = id end
-local json_headers = {
-  ["Authorization"] = os.getenv("SOAK_AUTHORIZATION"),
-  ["Content-Type"] = "application/json",
-}
-local counter = 0
-statuses = {}
-
-local rate = tonumber(os.getenv("SOAK_RPS") or "")
-if rate then
-  local interval = 1000 / rate
-  local next_slot = nil
-  function delay()
-    local now = now_ms()
-    if next_slot == nil or next_slot < now then next_slot = now end
-    local wait = next_slot - now
-    next_slot = next_slot + interval
-    return math.floor(wait + 0.5)
-  end
-end
-
-local function copy(headers)
-  local result = {}
-  for name, value in pairs(headers) do result[name] = value end
-  return result
-end
-
-function request()
-  local pick = math.random(100)
-  local headers = copy(json_headers)
-  if pick <= 45 then
-    return wrk.format("GET", "/items/" .. ids[math.random(#ids)], headers)
-  elseif pick <= 65 then
-    return wrk.format("GET", "/items?page=1&limit=20", headers)
-  elseif pick <= 80 then
-    headers["X-Version"] = "1.0"
-    headers["Authorization"] = nil
-    return wrk.format("GET", "/roles", headers)
-  elseif pick <= 92 then
-    counter = counter + 1
-    local body = string.format('{"name": "soak %s %d", "description": "made by the soak"}', run, counter)
-    return wrk.format("POST", "/items", headers, body)
-  else
-    counter = counter + 1
-    local body = string.format('{"description": "patched %s %d"}', run, counter)
-    return wrk.format("PATCH", "/items/" .. ids[math.random(#ids)], headers, body)
-  end
-end
-
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
-local threads = {}
-function setup(thread)
-  threads[#threads + 1] = thread
-end
-
-function done(summary, latency, requests)
-  local counted = {}
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("statuses")) do
-      counted[tostring(status)] = (counted[tostring(status)] or 0) + count
-    end
-  end
-  local parts = {}
-  for status, count in pairs(counted) do parts[#parts + 1] = string.format('"%s": %d', status, count) end
-  io.write(string.format(
-    'SOAK_RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "max_us": %d, '
-      .. '"connect": %d, "read": %d, "write": %d, "timeout": %d, "statuses": {%s}}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max,
-    summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.timeout,
-    table.concat(parts, ", ")))
-end
-"""
-
-
-def call(method: str, url: str, body=None, headers=None) -> tuple[int, dict]:
-    """One JSON request: its status and body (errors included, not raised)."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def ok(method: str, url: str, body=None, headers=None, expect: int = 200) -> dict:
-    status, answer = call(method, url, body, headers)
-    assert status == expect, f"{method} {url}: {status} {answer}"
-    return answer
-
-
-def wrk(url: str, seconds: int, script: Path, env: dict[str, str]) -> dict:
-    """One wrk run: its figures from the script's done() (rate, p50/p99 in ms, non-2xx)."""
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 60,
-    ).stdout
-    found = re.search(r"^SOAK_RESULT (.*)$", output, re.MULTILINE)
-    assert found, f"unexpected wrk output:\n{output}"
-    result = json.loads(found.group(1))
-    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
-    result["p50_ms"], result["p99_ms"] = result["p50_us"] / 1000, result["p99_us"] / 1000
-    result["non_2xx"] = sum(n for status, n in result["statuses"].items() if not 200 <= int(status) < 300)
-    result["socket_errors"] = sum(result[kind] for kind in ("connect", "read", "write", "timeout"))
-    return result
 
 
 def worker_rss(master: int) -> dict[int, int]:

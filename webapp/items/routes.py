@@ -47,8 +47,7 @@ class Items(MethodView):
 
         The caller owns it. Names are unique across all items.
         """
-        item = Item(**data, user_id=g.current_user.id)
-        db.session.add(item)
+        item = Item.create(g.current_user.id, **data)
         db.session.commit()
         return item
 

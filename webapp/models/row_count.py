@@ -1,10 +1,12 @@
 """Row counts kept beside big tables, so a list's ``total`` never scans the table.
 
-A table keeps counts when one line declares it, after its model: ``keep_count(Item)`` for all
-its rows, ``keep_count(User, by=User.activated, names=...)`` for its rows per value of a
-column. Everything else follows from that line (``KEPT_COUNTS``): the mapper events that move
-the counts in the same transaction as the rows, ``flask counts rebuild``, and what a migration
-clears (``RowCount.forget``).
+The database keeps them: triggers on the counted table add to its counts in the same
+transaction as every insert, delete and change of the counted column, whoever writes (the
+app, `flask fake`, an operator's SQL), at no extra round trip. A counted table is declared
+by one line after its model, ``keep_count(Item)`` for all its rows, or ``keep_count(User,
+by=User.activated, names=...)`` per value of a column; its migration creates the triggers
+(``create_count_triggers``) and clears stale counts (``RowCount.forget``), and everything
+else reads the declarations (``KEPT_COUNTS``): the list totals and ``flask counts rebuild``.
 
 Only a table that grows without bound needs this. A table of some thousands of rows (a list
 an admin keeps) counts its rows along with each page (``Listing.of(query)``, a window count),
@@ -13,32 +15,19 @@ which costs less than a write on every insert.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    Delete,
-    ScalarSelect,
-    SmallInteger,
-    String,
-    delete,
-    event,
-    func,
-    inspect,
-    or_,
-    select,
-)
+from sqlalchemy import BigInteger, Delete, ScalarSelect, SmallInteger, String, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
-from webapp.database import MYSQL_TABLE_ARGS, add_to_counters, node_index
+from webapp.database import MYSQL_TABLE_ARGS, NODE_VARIABLE
 from webapp.extensions import db
 
 # Writers add to one of a node's SHARDS rows at random, so concurrent inserts seldom wait on
-# one lock; each node of a Galera cluster has rows of its own, so writes on different nodes
-# never conflict over a count.
+# one lock; each node of a Galera cluster has rows of its own (the connection's shard base,
+# set when it opens: webapp.database.galera_session), so writes on different nodes never
+# conflict over a count.
 SHARDS = 8
 
 
@@ -55,11 +44,6 @@ class RowCount(db.Model):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     rows: Mapped[int] = mapped_column(BigInteger, default=0)
-
-    @classmethod
-    def add(cls, connection: Connection, name: str, delta: int) -> None:
-        shard = node_index(connection) * SHARDS + random.randrange(SHARDS)  # noqa: S311 (not a secret)
-        add_to_counters(connection, cls, [{"name": name, "shard": shard, "rows": delta}], "rows")
 
     @classmethod
     def total(cls, name: str) -> ScalarSelect:
@@ -105,24 +89,10 @@ class KeptCount:
         found = dict(db.session.execute(select(self.by, func.count()).group_by(self.by)).all())
         return {name: found.get(value, 0) for value, name in self.names.items()}
 
-    def _inserted(self, mapper, connection: Connection, row) -> None:
-        RowCount.add(connection, self._name_of(row), 1)
-
-    def _deleted(self, mapper, connection: Connection, row) -> None:
-        RowCount.add(connection, self._name_of(row), -1)
-
-    def _updated(self, mapper, connection: Connection, row) -> None:
-        history = inspect(row).attrs[self.by.key].history
-        if history.has_changes():
-            RowCount.add(connection, self.names[history.deleted[0]], -1)
-            RowCount.add(connection, self.names[history.added[0]], 1)
-
-    def _name_of(self, row) -> str:
-        return self.name(getattr(row, self.by.key) if self.by is not None else None)
-
-
-def _keep_old_value(target, value, oldvalue, initiator):
-    return value
+    def triggers(self, dialect: str) -> list[str]:
+        """The statements creating this table's count triggers on ``dialect``."""
+        column = self.by.key if self.by is not None else None
+        return count_triggers(dialect, self.table, column, self.names)
 
 
 # Every table that keeps counts, in declaration order.
@@ -132,19 +102,89 @@ KEPT_COUNTS: list[KeptCount] = []
 def keep_count(
     model: type, *, by: InstrumentedAttribute | None = None, names: dict | None = None
 ) -> KeptCount:
-    """Keep exact counts of ``model``'s rows (per value of ``by``, named by ``names``): the
-    mapper events move them with each insert, delete and change of ``by``."""
+    """Declare that ``model``'s rows are counted (per value of ``by``, named by ``names``) by
+    triggers its migration creates (``create_count_triggers``)."""
     kept = KeptCount(model, by, names or {})
     if by is not None and not kept.names:
         raise ValueError("counts by a column need a name for each of its values")
-    event.listen(model, "after_insert", kept._inserted)
-    event.listen(model, "after_delete", kept._deleted)
-    if by is not None:
-        event.listen(model, "after_update", kept._updated)
-        # Load the old value when ``by`` is set, so the update knows which count to decrement.
-        event.listen(by, "set", _keep_old_value, active_history=True, retval=True)
     KEPT_COUNTS.append(kept)
     return kept
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def count_triggers(
+    dialect: str, table: str, column: str | None = None, names: dict | None = None
+) -> list[str]:
+    """CREATE TRIGGER statements (MySQL/MariaDB or SQLite) that add to ``table``'s counts on
+    every insert and delete, and, with ``column``, move a row between the counts of
+    ``names`` (value -> count name) when its ``column`` changes."""
+    mysql = dialect in ("mysql", "mariadb")
+    rows = "`rows`" if mysql else '"rows"'
+    shard = (
+        f"COALESCE(@{NODE_VARIABLE}, 0) * {SHARDS} + FLOOR(RAND() * {SHARDS})"
+        if mysql
+        else f"ABS(RANDOM()) % {SHARDS}"
+    )
+
+    def name_of(row: str) -> str:
+        if column is None:
+            return _literal(table)
+        cases = " ".join(f"WHEN {_literal(value)} THEN {_literal(name)}" for value, name in names.items())
+        return f"CASE {row}.{column} {cases} END"
+
+    def add(row: str, delta: int) -> str:
+        upsert = (
+            f"ON DUPLICATE KEY UPDATE {rows} = {rows} + ({delta})"
+            if mysql
+            else f"ON CONFLICT (name, shard) DO UPDATE SET {rows} = {rows} + ({delta})"
+        )
+        # Names and values are literals from the declaration, never input (no bind parameters
+        # in a trigger's body).
+        values = f"({name_of(row)}, {shard}, {delta})"
+        return f"INSERT INTO row_counts (name, shard, {rows}) VALUES {values} {upsert}"  # noqa: S608
+
+    statements = [
+        f"CREATE TRIGGER {table}_count_insert AFTER INSERT ON {table} FOR EACH ROW "
+        + (add("NEW", 1) if mysql else f"BEGIN {add('NEW', 1)}; END"),
+        f"CREATE TRIGGER {table}_count_delete AFTER DELETE ON {table} FOR EACH ROW "
+        + (add("OLD", -1) if mysql else f"BEGIN {add('OLD', -1)}; END"),
+    ]
+    if column is not None:
+        moved = f"{add('NEW', 1)}; {add('OLD', -1)};"
+        statements.append(
+            f"CREATE TRIGGER {table}_count_update AFTER UPDATE ON {table} FOR EACH ROW "
+            f"BEGIN IF NOT (NEW.{column} <=> OLD.{column}) THEN {moved} END IF; END"
+            if mysql
+            else f"CREATE TRIGGER {table}_count_update AFTER UPDATE OF {column} ON {table} FOR EACH ROW "
+            f"WHEN NEW.{column} IS NOT OLD.{column} BEGIN {moved} END"
+        )
+    return statements
+
+
+def trigger_names(table: str, by_column: bool = False) -> list[str]:
+    """The names of ``table``'s count triggers."""
+    events = ["insert", "delete", "update"] if by_column else ["insert", "delete"]
+    return [f"{table}_count_{event}" for event in events]
+
+
+def create_count_triggers(op, table: str, column: str | None = None, names: dict | None = None) -> None:
+    """In a migration's upgrade(): count ``table``'s rows from now on (a new table starts
+    from nothing: run ``RowCount.forget(table)`` first, so no stale count survives)."""
+    for statement in count_triggers(op.get_bind().dialect.name, table, column, names):
+        op.execute(statement)
+
+
+def drop_count_triggers(op, table: str, column: str | None = None) -> None:
+    """In a migration's downgrade(): stop counting ``table``'s rows."""
+    for name in trigger_names(table, column is not None):
+        op.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 def rebuild_counts() -> dict[str, int]:

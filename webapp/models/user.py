@@ -58,8 +58,10 @@ class User(db.Model):
 
     @classmethod
     def listing(cls, activated: bool):
-        """A select of the public fields of active (or deactivated) accounts, by id."""
-        return cls.public().where(cls.activated == activated).order_by(cls.id)
+        """A select of the public fields of active (or deactivated) accounts, by id (no
+        version: a list has no ETag)."""
+        columns = (cls.id, cls.username, cls.role_id, cls.activated, cls.created_at, cls.updated_at)
+        return select(*columns).where(cls.activated == activated).order_by(cls.id)
 
     @classmethod
     def find(cls, username: str, *columns: ColumnElement, lock: bool = False) -> tuple[User | None, list]:

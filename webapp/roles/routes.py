@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
 
+from webapp.cache import cached
 from webapp.models import Role
 from webapp.openapi import Blueprint
 from webapp.roles.schemas import RoleSchema
@@ -17,7 +19,10 @@ class Roles(MethodView):
     @blp.response(200, RoleSchema(many=True))
     def get(self):
         """List roles"""
-        return Role.all_cached()
+        # Dumped by the schema once per cache period, not per request: a ready response
+        # passes through flask-smorest as it is.
+        body = cached("roles_dumped", lambda: RoleSchema(many=True).dump(Role.all_cached()))
+        return current_app.json.response(body)
 
 
 @blp.route("/<id:role_id>")
