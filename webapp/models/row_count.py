@@ -18,7 +18,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Delete, ScalarSelect, SmallInteger, String, delete, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Delete,
+    ScalarSelect,
+    SmallInteger,
+    String,
+    case,
+    delete,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, NODE_VARIABLE
@@ -111,14 +128,6 @@ def keep_count(
     return kept
 
 
-def _literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def count_triggers(
     dialect: str, table: str, column: str | None = None, names: dict | None = None
 ) -> list[str]:
@@ -126,29 +135,31 @@ def count_triggers(
     every insert and delete, and, with ``column``, move a row between the counts of
     ``names`` (value -> count name) when its ``column`` changes."""
     mysql = dialect in ("mysql", "mariadb")
-    rows = "`rows`" if mysql else '"rows"'
-    shard = (
+    shard = literal_column(
         f"COALESCE(@{NODE_VARIABLE}, 0) * {SHARDS} + FLOOR(RAND() * {SHARDS})"
         if mysql
         else f"ABS(RANDOM()) % {SHARDS}"
     )
-
-    def name_of(row: str) -> str:
-        if column is None:
-            return _literal(table)
-        cases = " ".join(f"WHEN {_literal(value)} THEN {_literal(name)}" for value, name in names.items())
-        return f"CASE {row}.{column} {cases} END"
+    compiler = mysql_dialect.dialect() if mysql else sqlite_dialect.dialect()
+    compiler.insert_returning = False  # an INSERT in a trigger returns nothing
 
     def add(row: str, delta: int) -> str:
-        upsert = (
-            f"ON DUPLICATE KEY UPDATE {rows} = {rows} + ({delta})"
-            if mysql
-            else f"ON CONFLICT (name, shard) DO UPDATE SET {rows} = {rows} + ({delta})"
+        # A trigger's body takes no bind parameters: the statement is compiled with its values
+        # inline, and they are the declaration's names and numbers, never input.
+        name = (
+            literal(table)
+            if column is None
+            else case(dict(names or {}), value=literal_column(f"{row}.{column}"))
         )
-        # Names and values are literals from the declaration, never input (no bind parameters
-        # in a trigger's body).
-        values = f"({name_of(row)}, {shard}, {delta})"
-        return f"INSERT INTO row_counts (name, shard, {rows}) VALUES {values} {upsert}"  # noqa: S608
+        counts = RowCount.__table__
+        added = counts.c.rows + literal_column(str(delta))
+        values = {"name": name, "shard": shard, "rows": delta}
+        if mysql:
+            statement = mysql_insert(counts).values(values).on_duplicate_key_update(rows=added)
+        else:
+            statement = sqlite_insert(counts).values(values)
+            statement = statement.on_conflict_do_update(counts.primary_key, set_={"rows": added})
+        return str(statement.compile(dialect=compiler, compile_kwargs={"literal_binds": True}))
 
     statements = [
         f"CREATE TRIGGER {table}_count_insert AFTER INSERT ON {table} FOR EACH ROW "
