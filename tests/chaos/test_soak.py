@@ -41,6 +41,10 @@ LOGIN_EVERY = 2.0
 
 # Assertions.
 P99_GROWTH_MAX = 2.0  # last minute's p99 over the first minute's
+# ... judged while the host itself runs at a steady speed: on a shared VM it can lose a third
+# of its speed for minutes (steal), which a queue at 70 % of the first capacity cannot absorb,
+# and which says nothing of the app. Past this slowdown the p99 comparison is not judged.
+HOST_SLOWDOWN_MAX = 1.25
 RSS_GROWTH_MAX = 0.10  # workers' memory, end over minute one
 CONNECTION_SPREAD_MAX = 3  # max - min of the database connections across the samples
 RATE_TOLERANCE = 0.25  # achieved rate within this share of the target
@@ -65,6 +69,18 @@ def database_connections(database: str) -> tuple[int, int]:
         threads = int(cursor.fetchone()[1])
         cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s", (database,))
         return threads, int(cursor.fetchone()[0])
+
+
+def host_seconds() -> float:
+    """How long a fixed piece of pure Python takes now, best of three: the host's speed."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for number in range(200_000):
+            total += number * number
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 class LoginLoop(threading.Thread):
@@ -153,7 +169,14 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
         assert capacity["non_2xx"] == 0, capacity["statuses"]
 
         workers_before = worker_rss(master)
-        samples = [{"minute": 0, "rss": workers_before, "connections": database_connections(stack.database)}]
+        samples = [
+            {
+                "minute": 0,
+                "rss": workers_before,
+                "connections": database_connections(stack.database),
+                "host": host_seconds(),
+            }
+        ]
         logins = LoginLoop(base, "soak-login", looper["password"], rounds=int(SOAK_SECONDS / LOGIN_EVERY) + 5)
         logins.start()
         minutes = []
@@ -169,6 +192,7 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
                     "minute": minute,
                     "rss": worker_rss(master),
                     "connections": database_connections(stack.database),
+                    "host": host_seconds(),
                 }
             )
             row = minutes[-1]
@@ -191,18 +215,23 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
     )
     print(
         f"[soak] {'minute':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} "
-        f"{'rss MB':>8} {'threads_connected':>18} {'db conns':>9}"
+        f"{'rss MB':>8} {'threads_connected':>18} {'db conns':>9} {'host ms':>8}"
     )
     for row, sample in zip(minutes, samples[1:], strict=True):
         print(
             f"[soak] {sample['minute']:>6} {row['rps']:>8.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
             f"{row['non_2xx']:>8} {sum(sample['rss'].values()) / 1024:>8.1f} "
-            f"{sample['connections'][0]:>18} {sample['connections'][1]:>9}"
+            f"{sample['connections'][0]:>18} {sample['connections'][1]:>9} {sample['host'] * 1000:>8.1f}"
         )
     rss_first = sum(samples[1]["rss"].values())
     rss_last = sum(samples[-1]["rss"].values())
     rss_growth = rss_last / rss_first - 1
     p99_ratio = minutes[-1]["p99_ms"] / minutes[0]["p99_ms"]
+    # The host's speed around the last minute against around the first (the probe before and
+    # after each minute; the slower of each pair).
+    host = [sample["host"] for sample in samples]
+    host_slowdown = max(host[-2], host[-1]) / max(host[0], host[1])
+    steady_host = host_slowdown <= HOST_SLOWDOWN_MAX
     threads = [sample["connections"][0] for sample in samples]
     connections = [sample["connections"][1] for sample in samples]
     rates = [row["rps"] / target - 1 for row in minutes]
@@ -217,7 +246,12 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
         "no non-2xx answer and no socket error in any minute": all(
             row["non_2xx"] == 0 and row["socket_errors"] == 0 for row in minutes
         ),
-        f"p99 last/first minute {p99_ratio:.2f} <= {P99_GROWTH_MAX}": p99_ratio <= P99_GROWTH_MAX,
+        (
+            f"p99 last/first minute {p99_ratio:.2f} <= {P99_GROWTH_MAX}"
+            if steady_host
+            else f"p99 last/first minute {p99_ratio:.2f} not judged: the host ran {host_slowdown:.2f} x "
+            f"slower around the last minute than around the first (> {HOST_SLOWDOWN_MAX})"
+        ): p99_ratio <= P99_GROWTH_MAX or not steady_host,
         f"worker RSS end vs minute one {rss_growth:+.2%} <= +{RSS_GROWTH_MAX:.0%}": rss_growth
         <= RSS_GROWTH_MAX,
         "the same workers throughout (none died or was replaced)": (
