@@ -25,13 +25,21 @@ run: $(VENV)/.runtime
 	$(BIN)/flask deploy
 	PORT=$(PORT) $(BIN)/gunicorn -c docker/gunicorn.conf.py wsgi:app
 
-## test: the suite on SQLite, then on TEST_DATABASE_URL when it is set
+## test: the suite on SQLite and, when TEST_DATABASE_URL is set, on that database at the
+## same time (a process per core; its output follows, from artifacts/test-database.log)
 test: $(VENV)/.dev
-	env -u TEST_DATABASE_URL $(BIN)/pytest --cov --cov-report=term
-	@if [ -n "$$TEST_DATABASE_URL" ]; then \
-		echo "== again on TEST_DATABASE_URL"; \
-		$(BIN)/pytest -q; \
-	fi
+	@status=0; \
+	if [ -n "$$TEST_DATABASE_URL" ]; then \
+		mkdir -p artifacts; \
+		$(BIN)/pytest -q -p no:cacheprovider > artifacts/test-database.log 2>&1 & other=$$!; \
+	fi; \
+	env -u TEST_DATABASE_URL $(BIN)/pytest --cov --cov-report=term || status=1; \
+	if [ -n "$$TEST_DATABASE_URL" ]; then \
+		wait $$other || status=1; \
+		echo "== the suite on TEST_DATABASE_URL"; \
+		cat artifacts/test-database.log; \
+	fi; \
+	exit $$status
 
 ## e2e: the deployment on loopback (MariaDB, gunicorn x3, nginx, Prometheus, Chromium)
 e2e: $(VENV)/.dev

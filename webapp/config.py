@@ -28,7 +28,7 @@ class Config:
     DATABASE_RETRY_AFTER = 5
     # Tries of a request whose transaction loses a conflict (deadlock, Galera certification
     # failure, lock wait timeout) before it is answered 503; see webapp/transactions.py.
-    DATABASE_CONFLICT_ATTEMPTS = 5
+    DATABASE_CONFLICT_ATTEMPTS = 10
     # On a Galera cluster, what each connection's reads wait for (wsrep_sync_wait): 1, reads
     # see every write acknowledged on any node (read-your-writes); 0, no wait (faster, stale).
     GALERA_SYNC_WAIT = 1
