@@ -70,8 +70,12 @@ def server(tmp_path_factory):
         stack.stop_all()
 
 
-@pytest.mark.parametrize("target", ["nginx", "gunicorn"])
-@pytest.mark.parametrize("account", list(ACCOUNTS))
+# Each account through nginx, as deployed; and straight at gunicorn once, for what gunicorn
+# refuses itself (its answers to what it cannot parse do not depend on who is calling).
+PASSES = [("admin", "nginx"), ("user", "nginx"), ("admin", "gunicorn")]
+
+
+@pytest.mark.parametrize(("account", "target"), PASSES)
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(server, account, target, tmp_path):
     stack, passwords = server
     base_url = stack.public if target == "nginx" else stack.api
