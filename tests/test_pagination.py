@@ -293,3 +293,25 @@ def test_a_filter_value_is_escaped_in_the_links(client, listing, filter_name):
 
     assert links_of(response)["first"] == f"{listing.path}?{filter_name}=a%26b+c&page=1&limit=20"
     assert listing.get(client, links_of(response)["first"].partition("?")[2]).get_json()["total"] == 1
+
+
+def test_links_keep_only_the_arguments_the_list_knows(client, listing, filter_name):
+    listing.add("kept")
+
+    response = listing.get(client, {filter_name: "kept", "utm_source": "x" * 3000, "limit": 5})
+
+    assert response.status_code == 200
+    assert links_of(response)["first"] == f"{listing.path}?{filter_name}=kept&page=1&limit=5"
+
+
+def test_a_link_header_too_long_for_a_proxy_is_left_out(client, listing, filter_name):
+    listing.add("kept")
+    # The filter sent 800 times over: each link would carry all of it, beyond a proxy's buffer.
+    query = "&".join([f"{filter_name}=kept"] * 800)
+
+    response = listing.get(client, query)
+
+    assert response.status_code == 200
+    assert "Link" not in response.headers
+    assert response.get_json()["total"] == 1
+    assert len(listing.get(client, "&".join([f"{filter_name}=kept"] * 20)).headers["Link"]) > 0

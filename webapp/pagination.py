@@ -4,7 +4,7 @@ of lists; the queries are in webapp/listing.py)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -16,11 +16,16 @@ from webapp.listing import MAX_PAGE, Listing, paginate
 
 PAGING = ("page", "limit")
 
+# A Link header longer than this is left out (the body still has page, limit and total):
+# a proxy holds a response's headers in one buffer (the shipped nginx: 16 KB), and only
+# filters thousands of bytes long come near it.
+LINK_MAX_BYTES = 8192
+
 # The OpenAPI description of the Link header every list answers with.
 LINK_HEADER = {
     "Link": {
         "description": "RFC 8288 links to the first, prev, next and last pages (those that exist), "
-        "keeping the request's filters and limit",
+        f"keeping the request's filters and limit; left out if longer than {LINK_MAX_BYTES} bytes",
         "schema": {"type": "string"},
     }
 }
@@ -101,12 +106,13 @@ def page_schema(name: str, key: str, item_schema: type[Schema]) -> type[Schema]:
 def page_of(listing: Listing, args: dict[str, Any], *, key: str) -> tuple[dict[str, Any], dict[str, str]]:
     """The page ``args`` ask for, as the body ``{page, limit, total, <key>}`` and a Link header."""
     body = paginate(listing, key=key, page=args["page"], limit=args["limit"])
-    return body, {"Link": links(body["page"], body["limit"], body["total"])}
+    link = links(body["page"], body["limit"], body["total"], filters=args)
+    return body, ({"Link": link} if len(link) <= LINK_MAX_BYTES else {})
 
 
-def links(page: int, limit: int, total: int) -> str:
+def links(page: int, limit: int, total: int, filters: Container[str]) -> str:
     """RFC 8288 links from this page to the first, previous, next and last ones that exist,
-    with the request's other query arguments as they were sent."""
+    with the request's ``filters`` (the arguments its schema knows) as they were sent."""
     last = max(1, math.ceil(total / limit))
     pages = {"first": 1}
     if page > 1:
@@ -115,7 +121,13 @@ def links(page: int, limit: int, total: int) -> str:
         pages["next"] = page + 1
     pages["last"] = last
     path = quote(request.script_root + request.path)
-    kept = urlencode([(name, value) for name, value in request.args.items(multi=True) if name not in PAGING])
+    kept = urlencode(
+        [
+            (name, value)
+            for name, value in request.args.items(multi=True)
+            if name in filters and name not in PAGING
+        ]
+    )
     query = f"{path}?{kept}&" if kept else f"{path}?"
     return ", ".join(
         f'<{query}page={number}&limit={limit}>; rel="{relation}"' for relation, number in pages.items()
