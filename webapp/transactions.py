@@ -45,26 +45,20 @@ def retrying(work: Callable[[], T]) -> T:
     would repeat what is done. Views commit once, at the end, so this does not happen.
     """
     commits = g.get("commits", 0)
-    try:
-        return work()
-    except (OperationalError, StaleDataError) as error:
-        if not is_conflict(error) or g.get("commits", 0) != commits:
-            raise
-        failure = error
-    attempts = current_app.config["DATABASE_CONFLICT_ATTEMPTS"]
-    for attempt in range(1, attempts):
-        db.session.rollback()
-        DB_RETRIES.labels("retried").inc()
-        time.sleep(random.uniform(0, min(BACKOFF * 2**attempt, BACKOFF_MAX)))  # noqa: S311 (jitter)
+    attempt = 1
+    while True:
         try:
             return work()
         except (OperationalError, StaleDataError) as error:
             if not is_conflict(error) or g.get("commits", 0) != commits:
                 raise
-            failure = error
-    db.session.rollback()
-    DB_RETRIES.labels("exhausted").inc()
-    raise failure
+            db.session.rollback()
+            if attempt >= current_app.config["DATABASE_CONFLICT_ATTEMPTS"]:
+                DB_RETRIES.labels("exhausted").inc()
+                raise
+            DB_RETRIES.labels("retried").inc()
+            time.sleep(random.uniform(0, min(BACKOFF * 2**attempt, BACKOFF_MAX)))  # noqa: S311 (jitter)
+            attempt += 1
 
 
 class App(Flask):

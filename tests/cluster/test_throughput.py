@@ -90,18 +90,18 @@ def database(cluster) -> str:
     return cluster.create_database(f"webapp_load_{uuid.uuid4().hex[:8]}")
 
 
-def test_throughput_with_an_instance_on_each_node(cluster, database, tmp_path):
-    instances = start_instances(tmp_path, one_per_node(cluster, database))
+@pytest.mark.parametrize(
+    ("name", "topology"),
+    [
+        ("cluster, 3 writers (an instance on each node)", one_per_node),
+        ("cluster behind HAProxy, 1 writer", behind_haproxy),
+    ],
+    ids=["instance-on-each-node", "behind-haproxy"],
+)
+def test_throughput_on_the_cluster(cluster, database, tmp_path, name, topology):
+    instances = start_instances(tmp_path, topology(cluster, database))
     try:
-        measure("cluster, 3 writers (an instance on each node)", instances, tmp_path)
-    finally:
-        stop_instances(instances)
-
-
-def test_throughput_behind_haproxy(cluster, database, tmp_path):
-    instances = start_instances(tmp_path, behind_haproxy(cluster, database))
-    try:
-        measure("cluster behind HAProxy, 1 writer", instances, tmp_path)
+        measure(name, instances, tmp_path)
     finally:
         stop_instances(instances)
 
