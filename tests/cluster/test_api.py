@@ -59,10 +59,12 @@ def spread(instances, method: str, path: str, bodies: list, token: str | None = 
 
 
 def on_every_node(cluster, database: str, sql: str, *args) -> list:
-    """The same query's rows on each node, read there directly."""
+    """The same query's rows on each node, read there directly once the node has applied
+    every write the cluster certified (a slow node may otherwise still be a write behind)."""
     rows = []
     for node in cluster.nodes:
         with node.connect(database) as connection, connection.cursor() as cursor:
+            cursor.execute("SET SESSION wsrep_sync_wait = 1")
             cursor.execute(sql, args)
             rows.append(list(cursor.fetchall()))
     return rows
