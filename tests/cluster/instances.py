@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from tests.chaos.conftest import server_env
 from tests.processes import (
@@ -133,15 +134,30 @@ def admin_token(instance: Instance) -> str:
     return answer.json()["access_token"]
 
 
+class Written(NamedTuple):
+    """One creation by the writers: its instance, status (0: no answer) and item name, and
+    when it was sent and answered, in seconds since the writers started."""
+
+    instance: str
+    status: int
+    item: str
+    sent: float
+    at: float
+
+    @property
+    def failed(self) -> bool:
+        return self.status >= 500 or self.status == 0
+
+
 @dataclass
 class Writers:
     """Clients that keep creating items through the instances, one thread per instance, and
-    write down every answer: (instance name, status, item name, seconds since start)."""
+    write down every answer."""
 
     instances: list[Instance]
     token: str
     prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    answers: list[tuple[str, int, str, float]] = field(default_factory=list)
+    answers: list[Written] = field(default_factory=list)
     stopped: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     started: float = 0.0
@@ -152,11 +168,12 @@ class Writers:
         while not self.stopped.is_set():
             number += 1
             name = f"{self.prefix}-{instance.name}-{number}"
+            sent = self.elapsed()
             try:
                 status = instance.call("POST", "/items", {"name": name}, self.token, timeout=15).status
             except OSError:  # the instance itself unreachable: no answer at all
                 status = 0
-            self.answers.append((instance.name, status, name, time.monotonic() - self.started))
+            self.answers.append(Written(instance.name, status, name, sent, self.elapsed()))
             time.sleep(self.pause)
 
     def start(self) -> Writers:
@@ -174,5 +191,6 @@ class Writers:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def of(self, name: str, keep: Callable[[float], bool] = lambda _: True) -> list[tuple[int, str, float]]:
-        return [(status, item, at) for who, status, item, at in self.answers if who == name and keep(at)]
+    def of(self, name: str, keep: Callable[[float], bool] = lambda _: True) -> list[Written]:
+        """The answers through instance ``name``, answered at a time ``keep`` accepts."""
+        return [answer for answer in self.answers if answer.instance == name and keep(answer.at)]

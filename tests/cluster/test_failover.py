@@ -22,6 +22,13 @@ from tests.cluster.instances import (
 
 DOWN_SECONDS = 8  # how long the killed node stays down
 REJOIN_BOUND = 10  # an instance serves again within this many seconds of its node's rejoin
+# Through HAProxy, every write sent this long after the writer's death succeeds: HAProxy
+# marks a node down after 2 failed checks a second apart, and until the cluster drops the dead
+# node (evs.inactive_timeout, 6 s, tests/cluster/galera.py) a commit on a survivor may wait.
+FAILOVER_BOUND = 8
+# No answer, failed or not, takes longer than the query timeout (DATABASE_QUERY_TIMEOUT, 10 s)
+# and a retry's pause.
+ANSWER_BOUND = 12
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +47,7 @@ def stored_names(cluster, prefix: str, database: str) -> list[Counter]:
 
 
 def assert_nothing_acknowledged_is_lost(cluster, database: str, writers: Writers) -> int:
-    acknowledged = [name for _, status, name, _ in writers.answers if status == 201]
+    acknowledged = [answer.item for answer in writers.answers if answer.status == 201]
     for node, stored in zip(cluster.nodes, stored_names(cluster, writers.prefix, database), strict=True):
         missing = [name for name in acknowledged if stored[name] == 0]
         doubled = [name for name, times in stored.items() if times > 1]
@@ -50,7 +57,7 @@ def assert_nothing_acknowledged_is_lost(cluster, database: str, writers: Writers
 
 
 def summary(writers: Writers, name: str) -> str:
-    statuses = Counter(status for status, _, _ in writers.of(name))
+    statuses = Counter(answer.status for answer in writers.of(name))
     return f"{name} {dict(sorted(statuses.items()))}"
 
 
@@ -74,7 +81,7 @@ def test_a_node_killed_under_writes_costs_only_its_own_instance(cluster, databas
         rejoined_at = writers.elapsed()
         deadline = time.monotonic() + REJOIN_BOUND + 5
         while time.monotonic() < deadline and not any(
-            status == 201 for status, _, at in writers.of(orphan.name, lambda at: at > rejoined_at)
+            answer.status == 201 for answer in writers.of(orphan.name, lambda at: at > rejoined_at)
         ):
             time.sleep(0.2)
         time.sleep(2)
@@ -82,13 +89,15 @@ def test_a_node_killed_under_writes_costs_only_its_own_instance(cluster, databas
         writers.stop()
 
     served_again = min(
-        (at for status, _, at in writers.of(orphan.name, lambda at: at > rejoined_at) if status == 201),
+        (
+            answer.at
+            for answer in writers.of(orphan.name, lambda at: at > rejoined_at)
+            if answer.status == 201
+        ),
         default=None,
     )
     acknowledged = assert_nothing_acknowledged_is_lost(cluster, database, writers)
-    orphan_errors = Counter(
-        status for status, _, at in writers.of(orphan.name) if status >= 500 or status == 0
-    )
+    orphan_errors = Counter(answer.status for answer in writers.of(orphan.name) if answer.failed)
     print(
         f"[cluster] node 3 SIGKILLed at {killed_at:.1f} s under writes through a, b, c on nodes 1, 2, 3; "
         f"restarted at {restarting_at:.1f} s, Synced after {rejoin_seconds:.1f} s ({victim.last_transfer}); "
@@ -97,13 +106,11 @@ def test_a_node_killed_under_writes_costs_only_its_own_instance(cluster, databas
         f"{acknowledged} acknowledged writes, each stored once on every node"
     )
     for survivor in direct[:2]:
-        failures = [
-            (status, at) for status, _, at in writers.of(survivor.name) if status >= 500 or status == 0
-        ]
+        failures = [(answer.status, answer.at) for answer in writers.of(survivor.name) if answer.failed]
         assert failures == [], f"{survivor.name}, whose node stayed up, answered {failures[:5]}"
     # The orphan answered 503 (a problem, not a hang) while its node was down ...
     assert set(orphan_errors) == {503}, orphan_errors
-    assert all(killed_at <= at for status, _, at in writers.of(orphan.name) if status == 503)
+    assert all(killed_at <= answer.at for answer in writers.of(orphan.name) if answer.status == 503)
     # ... and serves again soon after the node is back, with nothing restarted.
     assert served_again is not None
     assert served_again - rejoined_at <= REJOIN_BOUND
@@ -132,17 +139,21 @@ def test_through_haproxy_losing_the_writer_costs_only_the_failover_pause(cluster
     new_writer = cluster.haproxy_backend()
 
     acknowledged = assert_nothing_acknowledged_is_lost(cluster, database, writers)
-    failures = [at for _, status, _, at in writers.answers if status >= 500 or status == 0]
-    pause = max(failures) - killed_at if failures else 0.0
+    failures = [answer for answer in writers.answers if answer.failed]
+    # The failover pause: how long after the kill the last write that failed was sent.
+    pause = max(answer.sent for answer in failures) - killed_at if failures else 0.0
+    slowest = max(answer.at - answer.sent for answer in writers.answers)
     print(
         f"[cluster] through HAProxy: writer {writer} SIGKILLed at {killed_at:.1f} s, traffic moved to "
-        f"{new_writer}; {len(failures)} failed answers, the last {pause:.1f} s after the kill "
-        f"(failover pause); rejoin Synced after {rejoin_seconds:.1f} s ({victim.last_transfer}); "
+        f"{new_writer}; {len(failures)} failed answers, the last sent {pause:.1f} s after the kill "
+        f"(failover pause), slowest answer {slowest:.1f} s; "
+        f"rejoin Synced after {rejoin_seconds:.1f} s ({victim.last_transfer}); "
         f"{summary(writers, 'h1')}, {summary(writers, 'h2')}, {summary(writers, 'h3')}; "
         f"{acknowledged} acknowledged writes, each stored once on every node"
     )
     assert new_writer != writer
-    statuses = {status for _, status, _, _ in writers.answers}
+    statuses = {answer.status for answer in writers.answers}
     assert statuses <= {201, 503}, statuses
-    assert all(at >= killed_at for at in failures)
-    assert pause <= 5, f"failures until {pause:.1f} s after the kill"
+    assert all(answer.at >= killed_at for answer in failures)
+    assert pause <= FAILOVER_BOUND, f"writes sent {pause:.1f} s after the kill still failed"
+    assert slowest <= ANSWER_BOUND
