@@ -12,6 +12,8 @@ nginx lets API_MAX_IN_FLIGHT requests into the API at once and answers the rest 
 
 from __future__ import annotations
 
+import os
+import statistics
 import time
 import uuid
 from pathlib import Path
@@ -24,19 +26,29 @@ from tests.processes import free_port, http_call, metric_total, start_api, start
 
 pytestmark = pytest.mark.slow
 
-CAPACITY_SECONDS = 5
-OVERLOAD_SECONDS = 10
+# Capacity (closed loop), 2x and 4x (open loop) are measured in alternating segments, ROUNDS
+# of each: the machine's speed drifts by a fifth within a minute (capacity measured 456 and
+# 670 req/s 30 s apart), more than the effect measured, and alternating makes a drift weigh on
+# all three alike.
+ROUNDS = 3
+SEGMENT_SECONDS = 5
 ITEMS = 100
 # Enough connections that one is free at every slot even at 4x (the schedule never waits).
 OPEN_LOOP_CONNECTIONS = 256
 RATE_TOLERANCE = 0.05  # the achieved send rate within this share of the schedule's
-# Successful answers per second, at least this share of capacity. The aim is 0.90, which runs
-# on this 2-core machine reach or miss by a few points: the load generator and nginx answering
-# thousands of refusals a second take their CPU from the same two cores as the workers.
-GOODPUT_SHARE = 0.80
-# A phase that misses it is measured once more: the machine's speed drifts by a fifth within
-# a minute (capacity measured 456 and 670 req/s 30 s apart), while a collapse misses twice.
-ATTEMPTS = 2
+# Successful answers per second under overload, at least this share of capacity: the
+# capacity the machine leaves to the deployment. The load generator runs on the same cores,
+# and sending 4x the load costs it 0.1 to 0.15 cores more than measuring capacity did (up to
+# 7 % of the machine, taken from the workers); the reference is scaled by the cores it left to
+# the server in each phase. nginx refusing the excess is the deployment's own work,
+# and is not discounted.
+GOODPUT_SHARE = 0.90
+# The plain ratio (no discount), at least this.
+RAW_GOODPUT_SHARE = 0.80
+# A measurement that misses is made again, up to ATTEMPTS in all, and every attempt is printed:
+# on 2 shared cores one attempt in four or so misses by a few points (a neighbour's burst can
+# cover a whole minute), while a collapse misses every time.
+ATTEMPTS = 3
 ANSWER_WITHIN = 2.0  # seconds: every answer, served or refused
 
 
@@ -69,7 +81,7 @@ def deployed(database, tmp_path_factory):
 def run(stack, script: Path, env: dict[str, str], seconds: int, rate: float | None = None) -> dict:
     paced = {"SOAK_RPS": f"{rate:.1f}"} if rate else {}
     connections = OPEN_LOOP_CONNECTIONS if rate else 16
-    return wrk(
+    result = wrk(
         stack.public,
         seconds,
         script,
@@ -77,11 +89,60 @@ def run(stack, script: Path, env: dict[str, str], seconds: int, rate: float | No
         connections=connections,
         timeout=f"{ANSWER_WITHIN:.0f}s",
     )
+    result["asked"] = rate
+    return result
+
+
+def alternate(stack, script: Path, env: dict[str, str]) -> dict:
+    """ROUNDS rounds of capacity, then 2x and 4x the capacity measured so far, open loop."""
+    segments: dict = {"capacity": [], 2: [], 4: []}
+    for _ in range(ROUNDS):
+        segments["capacity"].append(run(stack, script, env, SEGMENT_SECONDS))
+        capacity = combine(segments["capacity"])["goodput"]
+        for factor in (2, 4):
+            segments[factor].append(run(stack, script, env, SEGMENT_SECONDS, factor * capacity))
+    return {phase: combine(runs) for phase, runs in segments.items()}
+
+
+def combine(runs: list[dict]) -> dict:
+    """Segments as one: rates over their total time, statuses summed, the median segment's
+    p50 and p99, the slowest answer of all, and each segment's send rate against its schedule."""
+    seconds = sum(run["duration_us"] for run in runs) / 1e6
+    statuses: dict[str, int] = {}
+    for run in runs:
+        for status, count in run["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    return {
+        "rps": sum(run["requests"] for run in runs) / seconds,
+        "goodput": sum(run["ok"] for run in runs) / seconds,
+        "asked": statistics.mean(run["asked"] for run in runs) if runs[0]["asked"] else None,
+        "schedule_kept": all(
+            not run["asked"] or run["rps"] >= (1 - RATE_TOLERANCE) * run["asked"] for run in runs
+        ),
+        "statuses": statuses,
+        "non_2xx": sum(run["non_2xx"] for run in runs),
+        "shed_problems": sum(run["shed_problems"] for run in runs),
+        "socket_errors": sum(run["socket_errors"] for run in runs),
+        "p50_ms": statistics.median(run["p50_ms"] for run in runs),
+        "p99_ms": statistics.median(run["p99_ms"] for run in runs),
+        "max_ms": max(run["max_ms"] for run in runs),
+        "generator_cores": statistics.mean(run["generator_cores"] for run in runs),
+    }
+
+
+def goodput_shares(capacity: dict, overload: dict) -> tuple[float, float]:
+    """Goodput under overload over capacity: plainly, and over the capacity of the cores the
+    load generator left to the server in that phase (capacity scaled by their ratio)."""
+    cores = os.cpu_count()
+    raw = overload["goodput"] / capacity["goodput"]
+    left = (cores - overload["generator_cores"]) / (cores - capacity["generator_cores"])
+    return raw, raw / left
 
 
 def describe(result: dict) -> str:
+    asked = f"{result['asked']:.0f} req/s asked, " if result["asked"] else ""
     return (
-        f"{result['rps']:.0f} req/s sent and answered, goodput {result['goodput']:.0f}/s, "
+        f"{asked}{result['rps']:.0f} req/s sent and answered, goodput {result['goodput']:.0f}/s, "
         f"statuses {dict(sorted(result['statuses'].items()))}, p50 {result['p50_ms']:.0f} ms, "
         f"p99 {result['p99_ms']:.0f} ms, slowest {result['max_ms']:.0f} ms, "
         f"socket errors {result['socket_errors']}, load generator {result['generator_cores']:.2f} cores"
@@ -89,41 +150,39 @@ def describe(result: dict) -> str:
 
 
 def test_capacity_holds_at_2x_and_4x_its_load_and_the_rest_is_refused_quickly(deployed):
-    """Each overload phase sits between two capacity measurements, and is compared with their
-    mean: a shared machine's speed drifts more within a minute than the effect measured."""
     stack, script, env = deployed
     run(stack, script, env, 2)  # warm-up
     shed_before = metric_total(stack.metrics, "webapp_shed_requests_total")
-    capacity = run(stack, script, env, CAPACITY_SECONDS)
-    print(f"\n[overload] capacity (closed loop, 16 connections): {describe(capacity)}", flush=True)
-    results = {}
-    for factor in (2, 4):
-        for attempt in range(1, ATTEMPTS + 1):
-            rate = factor * capacity["goodput"]
-            result = run(stack, script, env, OVERLOAD_SECONDS, rate)
-            after = run(stack, script, env, CAPACITY_SECONDS)
-            for measured in (capacity, after):
-                assert measured["non_2xx"] == 0, describe(measured)
-            reference = (capacity["goodput"] + after["goodput"]) / 2
-            results[factor] = (rate, reference, result)
+    for attempt in range(1, ATTEMPTS + 1):
+        phases = alternate(stack, script, env)
+        capacity = phases["capacity"]
+        print(
+            f"\n[overload] attempt {attempt}, {ROUNDS} rounds of {SEGMENT_SECONDS} s each: capacity "
+            f"(closed loop, 16 connections): {describe(capacity)}",
+            flush=True,
+        )
+        shares = {factor: goodput_shares(capacity, phases[factor]) for factor in (2, 4)}
+        for factor, (raw, left) in shares.items():
             print(
-                f"[overload] {factor}x ({rate:.0f} req/s asked, open loop, "
-                f"{OPEN_LOOP_CONNECTIONS} connections, attempt {attempt}): {describe(result)}; "
-                f"goodput {result['goodput'] / reference:.2f} x capacity ({reference:.0f}/s: "
-                f"{capacity['goodput']:.0f} before, {after['goodput']:.0f} after)",
+                f"[overload] {factor}x (open loop, {OPEN_LOOP_CONNECTIONS} connections): "
+                f"{describe(phases[factor])}; goodput {raw:.2f} x capacity, {left:.2f} x the capacity "
+                "of the cores the load generator left",
                 flush=True,
             )
-            capacity = after
-            if result["goodput"] >= GOODPUT_SHARE * reference:
-                break
+        if all(left >= GOODPUT_SHARE and raw >= RAW_GOODPUT_SHARE for raw, left in shares.values()):
+            break
     shed_by_app = metric_total(stack.metrics, "webapp_shed_requests_total") - shed_before
     print(f"[overload] shed by the app (waited over QUEUE_TIMEOUT_MS): {shed_by_app:.0f}", flush=True)
 
-    for factor, (rate, reference, result) in results.items():
+    assert capacity["non_2xx"] == 0, describe(capacity)
+    for factor in (2, 4):
+        result = phases[factor]
         # Open loop: the schedule was kept, so the load did not ease off with the server.
-        assert result["rps"] >= (1 - RATE_TOLERANCE) * rate, (factor, describe(result))
+        assert result["schedule_kept"], (factor, describe(result))
         # Goodput stays near capacity, and every answer came back in time.
-        assert result["goodput"] >= GOODPUT_SHARE * reference, (factor, reference, describe(result))
+        raw, left = shares[factor]
+        assert left >= GOODPUT_SHARE, (factor, raw, left, describe(result))
+        assert raw >= RAW_GOODPUT_SHARE, (factor, raw, left, describe(result))
         assert result["socket_errors"] == 0, (factor, describe(result))
         assert result["max_ms"] < ANSWER_WITHIN * 1000, (factor, describe(result))
         # What could not be served was refused: 503 problem documents with Retry-After.
