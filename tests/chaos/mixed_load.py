@@ -19,7 +19,8 @@ from pathlib import Path
 # in delay() for the next free slot, so each of the CONNECTIONS connections sends on average
 # one request every CONNECTIONS * 1000 / SOAK_RPS ms, its own answer's time included (a bare
 # fixed delay would add every answer's latency and fall short of the rate). The schedule
-# never catches up after a stall: a slow server shows as a lower achieved rate.
+# never catches up after a stall: a slow server shows as a lower achieved rate. With SOAK_PATH
+# set, every request is a GET of that path instead of the mix.
 WRK_SCRIPT = r"""
 local ffi = require("ffi")
 ffi.cdef[[
@@ -62,7 +63,10 @@ local function copy(headers)
   return result
 end
 
+local only = os.getenv("SOAK_PATH")
+
 function request()
+  if only then return wrk.format("GET", only) end
   local pick = math.random(100)
   local headers = copy(json_headers)
   if pick <= 45 then

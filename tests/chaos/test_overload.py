@@ -12,8 +12,8 @@ nginx lets API_MAX_IN_FLIGHT requests into the API at once and answers the rest 
 
 from __future__ import annotations
 
-import os
 import statistics
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -26,28 +26,25 @@ from tests.processes import free_port, http_call, metric_total, start_api, start
 
 pytestmark = pytest.mark.slow
 
-# Capacity (closed loop), 2x and 4x (open loop) are measured in alternating segments, ROUNDS
-# of each: the machine's speed drifts by a fifth within a minute (capacity measured 456 and
-# 670 req/s 30 s apart), more than the effect measured, and alternating makes a drift weigh on
-# all three alike.
-ROUNDS = 3
+# Capacity, and goodput at 2x and 4x, are measured in alternating segments, ROUNDS of each:
+# the machine's speed drifts by a fifth within a minute (capacity measured 456 and 670 req/s
+# 30 s apart), more than the effect measured, and alternating makes a drift weigh on all alike.
+ROUNDS = 2
 SEGMENT_SECONDS = 5
+FACTORS = (2, 4)
 ITEMS = 100
 # Enough connections that one is free at every slot even at 4x (the schedule never waits).
 OPEN_LOOP_CONNECTIONS = 256
 RATE_TOLERANCE = 0.05  # the achieved send rate within this share of the schedule's
-# Successful answers per second under overload, at least this share of capacity: the
-# capacity the machine leaves to the deployment. The load generator runs on the same cores,
-# and sending 4x the load costs it 0.1 to 0.15 cores more than measuring capacity did (up to
-# 7 % of the machine, taken from the workers); the reference is scaled by the cores it left to
-# the server in each phase. nginx refusing the excess is the deployment's own work,
-# and is not discounted.
-GOODPUT_SHARE = 0.90
-# The plain ratio (no discount), at least this.
-RAW_GOODPUT_SHARE = 0.80
-# A measurement that misses is made again, up to ATTEMPTS in all, and every attempt is printed:
-# on 2 shared cores one attempt in four or so misses by a few points (a neighbour's burst can
-# cover a whole minute), while a collapse misses every time.
+# The surplus costs the host before the API sees any of it: at 4x the load generator makes,
+# and nginx answers, 3x capacity more requests on the same two cores as the workers. Measured
+# with none of it reaching the API (nginx answering it by itself), capacity fell to 0.84 x. So
+# each overload phase is also compared with capacity beside its surplus, answered by nginx
+# alone: what the host leaves the API when that much traffic arrives. Goodput at least:
+GOODPUT_SHARE = 0.90  # x capacity beside the same surplus: the API's own handling loses little
+PLAIN_GOODPUT_SHARE = 0.65  # x capacity alone: no collapse (measured 0.71 to 1.06), whatever the host pays
+# A measurement that misses is made again, up to ATTEMPTS in all, and every attempt is printed
+# (a neighbour's burst on a shared host can cover a whole minute); a collapse misses every time.
 ATTEMPTS = 3
 ANSWER_WITHIN = 2.0  # seconds: every answer, served or refused
 
@@ -94,14 +91,39 @@ def run(stack, script: Path, env: dict[str, str], seconds: int, rate: float | No
 
 
 def alternate(stack, script: Path, env: dict[str, str]) -> dict:
-    """ROUNDS rounds of capacity, then 2x and 4x the capacity measured so far, open loop."""
-    segments: dict = {"capacity": [], 2: [], 4: []}
+    """ROUNDS rounds of: capacity; then for each factor, the load at that multiple of the
+    capacity measured so far, open loop, and capacity beside that load's surplus."""
+    segments: dict[str, list[dict]] = {"capacity": []}
     for _ in range(ROUNDS):
         segments["capacity"].append(run(stack, script, env, SEGMENT_SECONDS))
         capacity = combine(segments["capacity"])["goodput"]
-        for factor in (2, 4):
-            segments[factor].append(run(stack, script, env, SEGMENT_SECONDS, factor * capacity))
+        for factor in FACTORS:
+            overload = run(stack, script, env, SEGMENT_SECONDS, factor * capacity)
+            control = beside(stack, script, env, (factor - 1) * capacity)
+            segments.setdefault(f"{factor}x", []).append(overload)
+            segments.setdefault(f"{factor}x control", []).append(control)
     return {phase: combine(runs) for phase, runs in segments.items()}
+
+
+def beside(stack, script: Path, env: dict[str, str], rate: float) -> dict:
+    """Capacity while ``rate`` more requests a second arrive, paced, that nginx answers by
+    itself (GET /metrics is a 404 there, as cheap as a refusal)."""
+    surplus: dict = {}
+
+    def send() -> None:
+        paced = {"SOAK_PATH": "/metrics", "SOAK_RPS": f"{rate:.1f}", "SOAK_RUN": uuid.uuid4().hex[:8]}
+        surplus.update(
+            wrk(stack.public, SEGMENT_SECONDS + 1, script, {**env, **paced}, OPEN_LOOP_CONNECTIONS, "2s")
+        )
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(0.5)  # under way before the measurement starts, and until after it ends
+    result = run(stack, script, env, SEGMENT_SECONDS)
+    sender.join()
+    assert set(surplus["statuses"]) == {"404"}, surplus
+    assert surplus["rps"] >= (1 - RATE_TOLERANCE) * rate, surplus
+    return result
 
 
 def combine(runs: list[dict]) -> dict:
@@ -130,15 +152,6 @@ def combine(runs: list[dict]) -> dict:
     }
 
 
-def goodput_shares(capacity: dict, overload: dict) -> tuple[float, float]:
-    """Goodput under overload over capacity: plainly, and over the capacity of the cores the
-    load generator left to the server in that phase (capacity scaled by their ratio)."""
-    cores = os.cpu_count()
-    raw = overload["goodput"] / capacity["goodput"]
-    left = (cores - overload["generator_cores"]) / (cores - capacity["generator_cores"])
-    return raw, raw / left
-
-
 def describe(result: dict) -> str:
     asked = f"{result['asked']:.0f} req/s asked, " if result["asked"] else ""
     return (
@@ -157,32 +170,42 @@ def test_capacity_holds_at_2x_and_4x_its_load_and_the_rest_is_refused_quickly(de
         phases = alternate(stack, script, env)
         capacity = phases["capacity"]
         print(
-            f"\n[overload] attempt {attempt}, {ROUNDS} rounds of {SEGMENT_SECONDS} s each: capacity "
-            f"(closed loop, 16 connections): {describe(capacity)}",
+            f"\n[overload] attempt {attempt}, {ROUNDS} rounds of {SEGMENT_SECONDS} s segments: "
+            f"capacity (closed loop, 16 connections): {describe(capacity)}",
             flush=True,
         )
-        shares = {factor: goodput_shares(capacity, phases[factor]) for factor in (2, 4)}
-        for factor, (raw, left) in shares.items():
+        shares = {}
+        for factor in FACTORS:
+            overload, control = phases[f"{factor}x"], phases[f"{factor}x control"]
+            shares[factor] = (
+                overload["goodput"] / capacity["goodput"],
+                overload["goodput"] / control["goodput"],
+            )
             print(
                 f"[overload] {factor}x (open loop, {OPEN_LOOP_CONNECTIONS} connections): "
-                f"{describe(phases[factor])}; goodput {raw:.2f} x capacity, {left:.2f} x the capacity "
-                "of the cores the load generator left",
+                f"{describe(overload)}; goodput {shares[factor][0]:.2f} x capacity; capacity beside "
+                f"{factor - 1}x more requests answered by nginx alone {control['goodput']:.0f}/s "
+                f"(p50 {control['p50_ms']:.0f} ms), goodput {shares[factor][1]:.2f} x that",
                 flush=True,
             )
-        if all(left >= GOODPUT_SHARE and raw >= RAW_GOODPUT_SHARE for raw, left in shares.values()):
+        if all(
+            against_control >= GOODPUT_SHARE and plain >= PLAIN_GOODPUT_SHARE
+            for plain, against_control in shares.values()
+        ):
             break
     shed_by_app = metric_total(stack.metrics, "webapp_shed_requests_total") - shed_before
     print(f"[overload] shed by the app (waited over QUEUE_TIMEOUT_MS): {shed_by_app:.0f}", flush=True)
 
-    assert capacity["non_2xx"] == 0, describe(capacity)
-    for factor in (2, 4):
-        result = phases[factor]
+    for phase in ("capacity", *(f"{factor}x control" for factor in FACTORS)):
+        assert phases[phase]["non_2xx"] == 0, (phase, describe(phases[phase]))
+    for factor in FACTORS:
+        result = phases[f"{factor}x"]
         # Open loop: the schedule was kept, so the load did not ease off with the server.
         assert result["schedule_kept"], (factor, describe(result))
         # Goodput stays near capacity, and every answer came back in time.
-        raw, left = shares[factor]
-        assert left >= GOODPUT_SHARE, (factor, raw, left, describe(result))
-        assert raw >= RAW_GOODPUT_SHARE, (factor, raw, left, describe(result))
+        plain, against_control = shares[factor]
+        assert against_control >= GOODPUT_SHARE, (factor, shares[factor], describe(result))
+        assert plain >= PLAIN_GOODPUT_SHARE, (factor, shares[factor], describe(result))
         assert result["socket_errors"] == 0, (factor, describe(result))
         assert result["max_ms"] < ANSWER_WITHIN * 1000, (factor, describe(result))
         # What could not be served was refused: 503 problem documents with Retry-After.
