@@ -126,29 +126,30 @@ def beside(stack, script: Path, env: dict[str, str], rate: float) -> dict:
     return result
 
 
-def combine(runs: list[dict]) -> dict:
+def combine(segments: list[dict]) -> dict:
     """Segments as one: rates over their total time, statuses summed, the median segment's
     p50 and p99, the slowest answer of all, and each segment's send rate against its schedule."""
-    seconds = sum(run["duration_us"] for run in runs) / 1e6
+    seconds = sum(segment["duration_us"] for segment in segments) / 1e6
     statuses: dict[str, int] = {}
-    for run in runs:
-        for status, count in run["statuses"].items():
+    for segment in segments:
+        for status, count in segment["statuses"].items():
             statuses[status] = statuses.get(status, 0) + count
     return {
-        "rps": sum(run["requests"] for run in runs) / seconds,
-        "goodput": sum(run["ok"] for run in runs) / seconds,
-        "asked": statistics.mean(run["asked"] for run in runs) if runs[0]["asked"] else None,
+        "rps": sum(segment["requests"] for segment in segments) / seconds,
+        "goodput": sum(segment["ok"] for segment in segments) / seconds,
+        "asked": statistics.mean(segment["asked"] for segment in segments) if segments[0]["asked"] else None,
         "schedule_kept": all(
-            not run["asked"] or run["rps"] >= (1 - RATE_TOLERANCE) * run["asked"] for run in runs
+            not segment["asked"] or segment["rps"] >= (1 - RATE_TOLERANCE) * segment["asked"]
+            for segment in segments
         ),
         "statuses": statuses,
-        "non_2xx": sum(run["non_2xx"] for run in runs),
-        "shed_problems": sum(run["shed_problems"] for run in runs),
-        "socket_errors": sum(run["socket_errors"] for run in runs),
-        "p50_ms": statistics.median(run["p50_ms"] for run in runs),
-        "p99_ms": statistics.median(run["p99_ms"] for run in runs),
-        "max_ms": max(run["max_ms"] for run in runs),
-        "generator_cores": statistics.mean(run["generator_cores"] for run in runs),
+        "non_2xx": sum(segment["non_2xx"] for segment in segments),
+        "shed_problems": sum(segment["shed_problems"] for segment in segments),
+        "socket_errors": sum(segment["socket_errors"] for segment in segments),
+        "p50_ms": statistics.median(segment["p50_ms"] for segment in segments),
+        "p99_ms": statistics.median(segment["p99_ms"] for segment in segments),
+        "max_ms": max(segment["max_ms"] for segment in segments),
+        "generator_cores": statistics.mean(segment["generator_cores"] for segment in segments),
     }
 
 
