@@ -40,7 +40,12 @@ ITEMS = 200
 LOGIN_EVERY = 2.0
 
 # Assertions.
-P99_GROWTH_MAX = 2.0  # last minute's p99 over the first minute's
+# The p99 of the last minutes at most this many times the first minute's, plus P99_SLACK_MS.
+# A drift (a queue, a leak, a query slowing with the data) persists and grows; a minute's p99
+# on this shared host also jumps by tens of milliseconds and back (18, 64, 21, 353, 50 ms in
+# one run at a steady host speed), so the better of the last two minutes is compared.
+P99_GROWTH_MAX = 2.0
+P99_SLACK_MS = 25.0
 # ... judged while the host itself runs at a steady speed: on a shared VM it can lose a third
 # of its speed for minutes (steal), which a queue at 70 % of the first capacity cannot absorb,
 # and which says nothing of the app. Past this slowdown the p99 comparison is not judged.
@@ -226,7 +231,8 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
     rss_first = sum(samples[1]["rss"].values())
     rss_last = sum(samples[-1]["rss"].values())
     rss_growth = rss_last / rss_first - 1
-    p99_ratio = minutes[-1]["p99_ms"] / minutes[0]["p99_ms"]
+    p99_late = min(row["p99_ms"] for row in minutes[-2:])
+    p99_bound = P99_GROWTH_MAX * minutes[0]["p99_ms"] + P99_SLACK_MS
     # The host's speed around the last minute against around the first (the probe before and
     # after each minute; the slower of each pair).
     host = [sample["host"] for sample in samples]
@@ -247,11 +253,13 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
             row["non_2xx"] == 0 and row["socket_errors"] == 0 for row in minutes
         ),
         (
-            f"p99 last/first minute {p99_ratio:.2f} <= {P99_GROWTH_MAX}"
+            f"p99 of the last minutes {p99_late:.1f} ms <= {P99_GROWTH_MAX} x the first minute's "
+            f"+ {P99_SLACK_MS:.0f} ms = {p99_bound:.1f} ms"
             if steady_host
-            else f"p99 last/first minute {p99_ratio:.2f} not judged: the host ran {host_slowdown:.2f} x "
-            f"slower around the last minute than around the first (> {HOST_SLOWDOWN_MAX})"
-        ): p99_ratio <= P99_GROWTH_MAX or not steady_host,
+            else f"p99 of the last minutes {p99_late:.1f} ms not judged: the host ran "
+            f"{host_slowdown:.2f} x slower around the last minute than around the first "
+            f"(> {HOST_SLOWDOWN_MAX})"
+        ): p99_late <= p99_bound or not steady_host,
         f"worker RSS end vs minute one {rss_growth:+.2%} <= +{RSS_GROWTH_MAX:.0%}": rss_growth
         <= RSS_GROWTH_MAX,
         "the same workers throughout (none died or was replaced)": (
