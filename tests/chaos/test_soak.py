@@ -26,7 +26,7 @@ import pytest
 
 from tests.chaos.conftest import proxied_server
 from tests.chaos.mixed_load import WRK_SCRIPT, call, ok, wrk
-from tests.processes import free_port, mariadb_root, start_api, start_nginx
+from tests.processes import free_port, mariadb_root, metric_total, start_api, start_nginx
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +50,10 @@ P99_SLACK_MS = 25.0
 # of its speed for minutes (steal), which a queue at 70 % of the first capacity cannot absorb,
 # and which says nothing of the app. Past this slowdown the p99 comparison is not judged.
 HOST_SLOWDOWN_MAX = 1.25
+# The only answers allowed besides 2xx: the queue budget's 503s (QUEUE_TIMEOUT_MS), for
+# requests that waited over a second for a worker while the host or its disk stalled (seen:
+# 13 of 189,633 in a minute whose p50 went from 4 to 14 ms). At most this share of requests.
+SHED_SHARE_MAX = 0.0005
 RSS_GROWTH_MAX = 0.10  # workers' memory, end over minute one
 CONNECTION_SPREAD_MAX = 3  # max - min of the database connections across the samples
 RATE_TOLERANCE = 0.25  # achieved rate within this share of the target
@@ -182,6 +186,7 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
                 "host": host_seconds(),
             }
         ]
+        shed_before = metric_total(stack.metrics, "webapp_shed_requests_total")
         logins = LoginLoop(base, "soak-login", looper["password"], rounds=int(SOAK_SECONDS / LOGIN_EVERY) + 5)
         logins.start()
         minutes = []
@@ -208,6 +213,7 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
             )
         logins.stopped.set()
         logins.join(timeout=15)
+        shed_by_app = metric_total(stack.metrics, "webapp_shed_requests_total") - shed_before
     finally:
         if logins is not None:
             logins.stopped.set()
@@ -241,6 +247,8 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
     threads = [sample["connections"][0] for sample in samples]
     connections = [sample["connections"][1] for sample in samples]
     rates = [row["rps"] / target - 1 for row in minutes]
+    requests = sum(row["requests"] for row in minutes)
+    shed = sum(row["shed_problems"] for row in minutes)
     statuses: dict[str, int] = {}
     for row in minutes:
         for status, count in row["statuses"].items():
@@ -249,8 +257,11 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
     levels = [json.loads(line).get("level") for line in log if line.startswith("{")]
     errors_logged = sum(level in ("ERROR", "CRITICAL") for level in levels)
     checks = {
-        "no non-2xx answer and no socket error in any minute": all(
-            row["non_2xx"] == 0 and row["socket_errors"] == 0 for row in minutes
+        f"no answer but 2xx and the queue budget's 503 problems ({shed} shed by the app, "
+        f"{shed / requests:.3%} of {requests} <= {SHED_SHARE_MAX:.2%}), no socket error": (
+            all(row["socket_errors"] == 0 and row["non_2xx"] == row["shed_problems"] for row in minutes)
+            and shed <= shed_by_app
+            and shed <= SHED_SHARE_MAX * requests
         ),
         (
             f"p99 of the last minutes {p99_late:.1f} ms <= {P99_GROWTH_MAX} x the first minute's "
