@@ -1,7 +1,7 @@
 """A soak: the deployment (gunicorn with three workers behind nginx, on MariaDB) under a
 steady mixed load at about 70 % of its measured capacity for SOAK_SECONDS (default 300),
 with logins and refreshes beside it. Over the run: no answer other than 2xx, a steady
-tail latency, no growth of the workers' memory, no growth of database connections, and
+typical latency and a bounded tail, no growth of the workers' memory, no growth of database connections, and
 the rate asked for actually served.
 
 The load is wrk with a Lua script: mostly reads (an item by id, the first page of items,
@@ -40,15 +40,17 @@ ITEMS = 200
 LOGIN_EVERY = 2.0
 
 # Assertions.
-# The p99 of the last minutes at most this many times the first minute's, plus P99_SLACK_MS.
-# A drift (a queue, a leak, a query slowing with the data) persists and grows; a minute's p99
-# on this shared host also jumps by tens of milliseconds and back (18, 64, 21, 353, 50 ms in
-# one run at a steady host speed), so the better of the last two minutes is compared.
-P99_GROWTH_MAX = 2.0
-P99_SLACK_MS = 25.0
+# Latency that drifts (a queue, a leak, a query slowing with the data) persists and grows. The
+# typical answer shows it: the p50 of the last minutes (the better of the last two) at most
+# P50_GROWTH_MAX times the first minute's plus P50_SLACK_MS. The tail is held to a ceiling
+# instead: on this shared host a minute's p99 moves between 11 and 469 ms at a steady p50 and
+# host speed (stalls of the host or its disk), more than any drift would in five minutes.
+P50_GROWTH_MAX = 1.5
+P50_SLACK_MS = 2.0
+P99_MAX_MS = 1000.0  # every minute's p99: under the queue budget (QUEUE_TIMEOUT_MS)
 # ... judged while the host itself runs at a steady speed: on a shared VM it can lose a third
 # of its speed for minutes (steal), which a queue at 70 % of the first capacity cannot absorb,
-# and which says nothing of the app. Past this slowdown the p99 comparison is not judged.
+# and which says nothing of the app. Past this slowdown the p50 comparison is not judged.
 HOST_SLOWDOWN_MAX = 1.25
 # The only answers allowed besides 2xx: the queue budget's 503s (QUEUE_TIMEOUT_MS), for
 # requests that waited over a second for a worker while the host or its disk stalled (seen:
@@ -237,8 +239,9 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
     rss_first = sum(samples[1]["rss"].values())
     rss_last = sum(samples[-1]["rss"].values())
     rss_growth = rss_last / rss_first - 1
-    p99_late = min(row["p99_ms"] for row in minutes[-2:])
-    p99_bound = P99_GROWTH_MAX * minutes[0]["p99_ms"] + P99_SLACK_MS
+    p50_late = min(row["p50_ms"] for row in minutes[-2:])
+    p50_bound = P50_GROWTH_MAX * minutes[0]["p50_ms"] + P50_SLACK_MS
+    p99_worst = max(row["p99_ms"] for row in minutes)
     # The host's speed around the last minute against around the first (the probe before and
     # after each minute; the slower of each pair).
     host = [sample["host"] for sample in samples]
@@ -264,13 +267,14 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
             and shed <= SHED_SHARE_MAX * requests
         ),
         (
-            f"p99 of the last minutes {p99_late:.1f} ms <= {P99_GROWTH_MAX} x the first minute's "
-            f"+ {P99_SLACK_MS:.0f} ms = {p99_bound:.1f} ms"
+            f"p50 of the last minutes {p50_late:.2f} ms <= {P50_GROWTH_MAX} x the first minute's "
+            f"+ {P50_SLACK_MS:.0f} ms = {p50_bound:.2f} ms"
             if steady_host
-            else f"p99 of the last minutes {p99_late:.1f} ms not judged: the host ran "
+            else f"p50 of the last minutes {p50_late:.2f} ms not judged: the host ran "
             f"{host_slowdown:.2f} x slower around the last minute than around the first "
             f"(> {HOST_SLOWDOWN_MAX})"
-        ): p99_late <= p99_bound or not steady_host,
+        ): p50_late <= p50_bound or not steady_host,
+        f"p99 of every minute <= {P99_MAX_MS:.0f} ms (worst {p99_worst:.1f} ms)": p99_worst <= P99_MAX_MS,
         f"worker RSS end vs minute one {rss_growth:+.2%} <= +{RSS_GROWTH_MAX:.0%}": rss_growth
         <= RSS_GROWTH_MAX,
         "the same workers throughout (none died or was replaced)": (
