@@ -195,7 +195,7 @@ def test_compose_replaces_mysql_by_haproxy_on_the_shipped_config(compose):
     services = compose["services"]
     assert set(services) == {"db", "app", "nginx", "prometheus", "grafana", *NODES}
     db = services["db"]
-    assert db["image"] == "haproxy:2.6"
+    assert db["image"] == "haproxy:2.6.32"
     assert "command" not in db  # the image's: haproxy -f /usr/local/etc/haproxy/haproxy.cfg
     assert db["volumes"] == ["./docker/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro"]
     # Exactly the variables haproxy.cfg reads, nothing of MySQL's left.
