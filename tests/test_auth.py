@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from tests.conftest import IsolatedClient, make_app
 from tests.factories import PASSWORD, bearer, login, make_user
 from tests.helpers import Permission, assert_problem, expect, permission_test, utc_time
 from webapp.extensions import db
@@ -329,6 +330,63 @@ def test_refresh_rejects_logged_out_session(client, user):
     assert client.post("/auth/logout", headers=bearer(session["access_token"])).status_code == 200
 
     assert_unauthorized(refresh(client, session["refresh_token"]))
+
+
+# The absolute session lifetime (SESSION_MAX_AGE, OWASP ASVS V3.3.2)
+
+
+def age_session(user_id: int, seconds: float) -> None:
+    """Make the user's (single) session as old as ``seconds``: its login moved into the past."""
+    login_time = datetime.now(UTC) - timedelta(seconds=seconds)
+    result = db.session.execute(update(Token).where(Token.user_id == user_id).values(created_at=login_time))
+    db.session.commit()
+    assert result.rowcount == 1
+
+
+@pytest.mark.parametrize("app_config", [{"SESSION_MAX_AGE": 3600}])
+def test_a_session_ends_at_its_max_age_however_often_it_was_refreshed(client, user):
+    session = login(client, "alice")
+    for _ in range(3):
+        session = refresh(client, session["refresh_token"]).get_json()
+    age_session(user.id, 3600 - 5)
+    assert me(client, session["access_token"]).status_code == 200
+
+    age_session(user.id, 3600 + 1)
+
+    assert_unauthorized(me(client, session["access_token"]))
+    assert_unauthorized(refresh(client, session["refresh_token"]))
+    relogin = login(client, "alice")
+    assert me(client, relogin["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("app_config", [{"SESSION_MAX_AGE": 1800}])
+def test_no_token_outlives_its_session(client, user):
+    body = login(client, "alice")
+    token = db.session.scalar(select(Token).where(Token.user_id == user.id))
+
+    assert body["expires"] == 1800  # the access token's lifetime is cut to the session's
+    assert token.access_expires_at == token.refresh_expires_at == token.created_at + timedelta(seconds=1800)
+    age_session(user.id, 1000)
+    rotated = refresh(client, body["refresh_token"]).get_json()
+    assert 795 <= rotated["expires"] <= 800
+
+
+def test_lowering_the_max_age_ends_sessions_already_older(client, user, migrated_database):
+    session = login(client, "alice")
+    age_session(user.id, 7200)
+    assert me(client, session["access_token"]).status_code == 200
+    stricter = make_app(migrated_database, SESSION_MAX_AGE=3600)
+    stricter.test_client_class = IsolatedClient
+    try:
+        assert_unauthorized(me(stricter.test_client(), session["access_token"]))
+        assert_unauthorized(refresh(stricter.test_client(), session["refresh_token"]))
+    finally:
+        with stricter.app_context():
+            db.engine.dispose()
+
+
+def test_the_default_max_age_is_30_days(app):
+    assert app.config["SESSION_MAX_AGE"] == 30 * 86400
 
 
 @pytest.mark.parametrize(

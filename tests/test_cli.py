@@ -98,7 +98,7 @@ def test_seed_twice_changes_nothing(runner):
     second = runner.invoke(args=["seed"])
 
     assert second.exit_code == 0, second.output
-    assert "admin account 'admin' already exists" in second.output
+    assert "an active admin account exists: no admin seeded" in second.output
     assert "roles: 0 added; versions: 0 added" in second.output
     assert not SHOWN_PASSWORD.search(second.output)
     assert row_counts() == counts
@@ -112,7 +112,7 @@ def test_seed_keeps_the_password_of_an_existing_admin(runner, client):
     result = runner.invoke(args=["seed"])
 
     assert result.exit_code == 0, result.output
-    assert "already exists" in result.output
+    assert "an active admin account exists" in result.output
     assert_login_works(client, "admin", "operator chose this")
     response = client.post("/auth/token", json={"username": "admin", "password": "admin"})
     assert response.status_code == 401
@@ -130,6 +130,101 @@ def test_seed_never_flips_a_version_an_operator_changed(runner):
     assert result.exit_code == 0, result.output
     assert "versions: 0 added" in result.output
     assert versions_in_db() == before
+
+
+def admins() -> dict[str, bool]:
+    """Every admin account's username and whether it is active."""
+    return dict(
+        db.session.execute(select(User.username, User.activated).where(User.role_id == Role.ADMIN)).all()
+    )
+
+
+@pytest.mark.parametrize("app_config", [DEVELOPMENT])
+@pytest.mark.parametrize("command", [["seed"], ["deploy"]])
+def test_renaming_the_seeded_admin_does_not_seed_a_second_one(runner, client, command):
+    assert runner.invoke(args=["seed"]).exit_code == 0
+    admin = login(client, "admin", "admin")
+    renamed = client.patch(f"/users/{admin['id']}", json={"username": "boss"}, headers=admin["headers"])
+    assert renamed.status_code == 200, renamed.get_json()
+
+    result = runner.invoke(args=command)
+
+    assert result.exit_code == 0, result.output
+    assert admins() == {"boss": True}
+    assert "created" not in result.output
+    refused = client.post("/auth/token", json={"username": "admin", "password": "admin"})
+    assert refused.status_code == 401
+
+
+@pytest.mark.parametrize("app_config", [DEVELOPMENT])
+def test_seed_creates_the_admin_once_no_active_admin_is_left(runner, client):
+    make_user("boss", role=Role.ADMIN, activated=False)
+
+    result = runner.invoke(args=["seed"])
+
+    assert result.exit_code == 0, result.output
+    assert "admin account 'admin' created" in result.output
+    assert admins() == {"boss": False, "admin": True}
+    assert_login_works(client, "admin", "admin")
+
+
+@pytest.mark.parametrize("app_config", [DEVELOPMENT])
+def test_seed_says_how_to_create_an_admin_when_the_name_is_taken_by_another_account(runner):
+    make_user("admin", role=Role.USER)
+
+    result = runner.invoke(args=["seed"])
+
+    assert result.exit_code == 0, result.output
+    assert "flask users create NAME --role admin" in result.output
+    assert admins() == {}
+
+
+def test_users_deactivate_ends_an_admins_sessions_and_its_access(runner, client):
+    make_user("root", role=Role.ADMIN)
+    make_user("compromised", role=Role.ADMIN)
+    session = login(client, "compromised")
+
+    result = runner.invoke(args=["users", "deactivate", "compromised"])
+
+    assert result.exit_code == 0, result.output
+    assert admins() == {"root": True, "compromised": False}
+    assert client.get("/auth/me", headers=session["headers"]).status_code == 401
+    assert client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 401
+    assert db.session.scalar(select(func.count()).select_from(Token)) == 0
+
+
+def test_users_set_role_demotes_an_admin_at_once(runner, client):
+    make_user("root", role=Role.ADMIN)
+    make_user("demoted", role=Role.ADMIN)
+    session = login(client, "demoted")
+
+    result = runner.invoke(args=["users", "set-role", "demoted", "user"])
+
+    assert result.exit_code == 0, result.output
+    assert admins() == {"root": True}
+    refused = client.post("/users", json={"username": "x", "role_id": Role.USER}, headers=session["headers"])
+    assert refused.status_code == 403
+    assert runner.invoke(args=["users", "set-role", "demoted", "admin"]).exit_code == 0
+    assert admins() == {"root": True, "demoted": True}
+
+
+@pytest.mark.parametrize("args", [["deactivate", "root"], ["set-role", "root", "user"]])
+def test_users_commands_refuse_to_remove_the_last_active_admin(runner, client, args):
+    make_user("root", role=Role.ADMIN)
+    make_user("former", role=Role.ADMIN, activated=False)
+    session = login(client, "root")
+
+    result = runner.invoke(args=["users", *args])
+
+    assert_refused_cleanly(result)
+    assert "last active admin" in result.output
+    assert admins() == {"root": True, "former": False}
+    assert client.get("/auth/me", headers=session["headers"]).status_code == 200
+
+
+def test_users_commands_refuse_an_unknown_account(runner):
+    assert_refused_cleanly(result := runner.invoke(args=["users", "deactivate", "nobody"]))
+    assert "no account named 'nobody'" in result.output
 
 
 @pytest.mark.parametrize(

@@ -141,22 +141,38 @@ def test_openapi_describes_every_route_and_method(app, spec):
     assert missing == []
 
 
+BEARER = [{"bearerAuth": []}]
+OPTIONAL_BEARER = [{}, {"bearerAuth": []}]
+# The contract's public reads of accounts: a token only with PUBLIC_USER_DIRECTORY=false.
+USER_DIRECTORY = {"get /users", "get /users/{user_id}"}
+
+
 def test_openapi_declares_bearer_security_exactly_and_with_its_401(spec):
-    """An operation is secured with the bearer scheme alone, and documents the 401 it answers
-    (which ones answer 401 without a token is checked against the app just below)."""
+    """An operation is secured with the bearer scheme alone (optionally on the user
+    directory), and documents the 401 it answers (which ones answer 401 without a token is
+    checked against the app just below)."""
     wrong = [
         f"{method} {path}: {operation['security']}"
         for path, method, operation in operations(spec)
         if operation.get("security")
-        and (operation["security"] != [{"bearerAuth": []}] or "401" not in operation["responses"])
+        and (
+            operation["security"] != (OPTIONAL_BEARER if f"{method} {path}" in USER_DIRECTORY else BEARER)
+            or "401" not in operation["responses"]
+        )
     ]
-    secured = {
-        f"{method} {path}" for path, method, operation in operations(spec) if operation.get("security")
+    optional = {
+        f"{method} {path}"
+        for path, method, operation in operations(spec)
+        if operation.get("security") == OPTIONAL_BEARER
     }
 
     assert wrong == []
+    assert optional == USER_DIRECTORY
+    public = {
+        f"{method} {path}" for path, method, operation in operations(spec) if not operation.get("security")
+    }
     # The contract's public reads stay public.
-    assert secured.isdisjoint({"get /users", "get /users/{user_id}", "get /roles", "get /versions"})
+    assert {"get /roles", "get /versions"} <= public
 
 
 def test_openapi_bearer_scheme_is_http_bearer(spec):
@@ -165,14 +181,29 @@ def test_openapi_bearer_scheme_is_http_bearer(spec):
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
 
 
+def requires_a_token(operation: dict) -> bool:
+    return bool(operation.get("security")) and {} not in operation["security"]
+
+
 def test_openapi_security_matches_which_operations_answer_401_without_a_token(client, spec):
     mismatched = []
     for path, method, operation in operations(spec):
         response = getattr(client, method)(concrete(path))
-        if bool(operation.get("security")) != (response.status_code == 401):
+        if requires_a_token(operation) != (response.status_code == 401):
             mismatched.append(f"{method} {path}: {response.status_code}")
 
     assert mismatched == []
+
+
+@pytest.mark.parametrize("app_config", [{"PUBLIC_USER_DIRECTORY": False}])
+@pytest.mark.parametrize("path", ["/users", "/users/1", "/users?username=a"])
+def test_the_user_directory_needs_a_token_when_it_is_not_public(client, user, auth_headers, path):
+    refused = client.get(path)
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+    assert refused.get_json()["detail"] == "Not authenticated"
+
+    assert client.get(path.replace("/1", f"/{user.id}"), headers=auth_headers).status_code == 200
 
 
 def gated_paths(app) -> set[str]:

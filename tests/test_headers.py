@@ -132,6 +132,14 @@ def test_too_many_attempts_answer_is_not_cached(client, user):
     assert "no-store" in header_list(response.headers.get("Cache-Control"))
 
 
+def test_a_new_accounts_generated_password_is_never_cached(client, admin_headers):
+    response = client.post("/users", json={"username": "newbie", "role_id": 2}, headers=admin_headers)
+
+    assert response.status_code == 201
+    assert response.get_json()["password"]
+    assert "no-store" in header_list(response.headers.get("Cache-Control"))
+
+
 # CORS
 
 

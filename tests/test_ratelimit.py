@@ -22,8 +22,13 @@ from webapp.extensions import db
 
 PER_ACCOUNT = 3
 PER_ADDRESS = 5
+UNDER_ATTACK = 6
 WINDOW = 300
-LIMITS = {"MAX_FAILURES_PER_ACCOUNT": PER_ACCOUNT, "MAX_FAILURES_PER_ADDRESS": PER_ADDRESS}
+LIMITS = {
+    "MAX_FAILURES_PER_ACCOUNT": PER_ACCOUNT,
+    "MAX_FAILURES_PER_ADDRESS": PER_ADDRESS,
+    "ACCOUNT_UNDER_ATTACK_FAILURES": UNDER_ATTACK,
+}
 HOME = "127.0.0.1"
 ATTACKER = "10.0.0.66"
 ELSEWHERE = "10.0.0.77"
@@ -73,11 +78,11 @@ def assert_too_many(response, window: int = WINDOW) -> dict:
     return body
 
 
-# Per account
+# Per account and address
 
 
 @pytest.mark.parametrize("existing", [True, False], ids=["existing-account", "unknown-username"])
-def test_account_is_refused_after_max_failures_even_with_the_right_password(client, existing):
+def test_guessing_from_one_address_is_refused_there_even_with_the_right_password(client, existing):
     if existing:
         make_user("alice")
 
@@ -85,7 +90,19 @@ def test_account_is_refused_after_max_failures_even_with_the_right_password(clie
 
     assert statuses == [401] * PER_ACCOUNT
     assert_too_many(token(client, "alice", PASSWORD))
-    assert_too_many(token(client, "alice", PASSWORD, address=ELSEWHERE))
+    assert_too_many(token(client, "alice", "another guess"))
+
+
+def test_failures_from_other_addresses_never_refuse_a_correct_login_from_a_clean_address(client):
+    """Anyone can send wrong passwords for an account: that must not lock its owner out."""
+    make_user("alice")
+    for n in range(UNDER_ATTACK * 3):
+        address = f"198.51.100.{n}"
+        while token(client, "alice", "wrong password", address).status_code == 401:
+            pass
+
+    assert token(client, "alice", PASSWORD, HOME).status_code == 200
+    assert token(client, "alice", PASSWORD, ELSEWHERE).status_code == 200
 
 
 def test_refusal_of_an_existing_and_an_unknown_account_look_alike(client):
@@ -93,8 +110,8 @@ def test_refusal_of_an_existing_and_an_unknown_account_look_alike(client):
     fail_logins(client, ["alice"] * PER_ACCOUNT, address=HOME)
     fail_logins(client, ["ghost"] * PER_ACCOUNT, address=ELSEWHERE)
 
-    known = token(client, "alice", PASSWORD, address=ELSEWHERE)
-    unknown = token(client, "ghost", PASSWORD, address=HOME)
+    known = token(client, "alice", PASSWORD, address=HOME)
+    unknown = token(client, "ghost", PASSWORD, address=ELSEWHERE)
 
     known_body, unknown_body = assert_too_many(known), assert_too_many(unknown)
     # Retry-After counts down with the clock: the two may straddle a second.
@@ -104,6 +121,71 @@ def test_refusal_of_an_existing_and_an_unknown_account_look_alike(client):
         body.pop("instance")
         body["detail"] = re.sub(r"\d+", "N", body["detail"])
     assert known_body == unknown_body
+
+
+# Per account, over every address (distributed guessing)
+
+
+def test_under_attack_an_address_that_has_failed_gets_no_more_guesses(client):
+    make_user("alice")
+    fail_logins(client, ["alice"] * (PER_ACCOUNT - 1), address=ATTACKER)  # below its own limit
+    for n in range(UNDER_ATTACK):
+        fail_logins(client, ["alice"], address=f"198.51.100.{n}")
+
+    assert_too_many(token(client, "alice", PASSWORD, ATTACKER))
+    assert_too_many(token(client, "alice", "guess", "198.51.100.0"))
+    # A clean address still gets its password checked: a wrong one is 401, the right one 200.
+    assert token(client, "alice", "guess", "203.0.113.1").status_code == 401
+    assert token(client, "alice", PASSWORD, "203.0.113.2").status_code == 200
+
+
+def distributed_attack(client, addresses: list[str], guesses: int, *, round_robin: bool) -> dict[int, int]:
+    """Each address sends ``guesses`` wrong passwords for alice (all of one address's first,
+    or one from each address in turn); the statuses counted."""
+    order = (
+        [address for _ in range(guesses) for address in addresses]
+        if round_robin
+        else [address for address in addresses for _ in range(guesses)]
+    )
+    statuses = [token(client, "alice", f"guess {n}", address).status_code for n, address in enumerate(order)]
+    return {status: statuses.count(status) for status in set(statuses)}
+
+
+@pytest.mark.parametrize("round_robin", [False, True], ids=["address-after-address", "round-robin"])
+def test_distributed_guessing_is_bounded_per_account_and_address(client, round_robin):
+    """The documented bound (docs/security.md): within two windows, an account gets at most
+    ACCOUNT_UNDER_ATTACK_FAILURES password checks before it is under attack, then one per
+    address that has not failed: with N addresses, ACCOUNT_UNDER_ATTACK_FAILURES + N in all
+    (a failure counts for two windows, so 6 x that per hour with 5-minute windows). Every
+    other guess is a 429."""
+    make_user("alice")
+    addresses = [f"198.51.100.{n}" for n in range(30)]
+    guesses = 10
+
+    statuses = distributed_attack(client, addresses, guesses, round_robin=round_robin)
+
+    checked = statuses[401]
+    bound = UNDER_ATTACK + len(addresses)
+    per_hour = 3600 / (2 * WINDOW) * bound
+    print(
+        f"[ratelimit] {len(addresses)} addresses x {guesses} guesses: {checked} password checks, "
+        f"{statuses[429]} refused (bound {bound} per {2 * WINDOW} s: {per_hour:.0f} per hour)"
+    )
+    assert set(statuses) == {401, 429}
+    assert checked <= bound
+    # Without the account-wide limit every address would get MAX_FAILURES_PER_ACCOUNT guesses.
+    assert checked < len(addresses) * PER_ACCOUNT
+    assert token(client, "alice", PASSWORD, "203.0.113.9").status_code == 200
+
+
+def test_ipv6_clients_are_counted_by_their_64_network(client):
+    make_user("alice")
+    for n in range(PER_ACCOUNT):
+        assert token(client, "alice", "wrong password", f"2001:db8:1:2::{n + 1:x}").status_code == 401
+
+    # Another address of the same /64: the same client.
+    assert_too_many(token(client, "alice", PASSWORD, "2001:db8:1:2:ffff::1"))
+    assert token(client, "alice", PASSWORD, "2001:db8:1:3::1").status_code == 200
 
 
 def test_one_blocked_account_does_not_slow_another_account(client):
@@ -188,7 +270,7 @@ def test_docs_basic_auth_failures_count_against_the_account(client, path):
     make_user("alice")
     for _ in range(PER_ACCOUNT - 1):
         assert client.get(path, headers=basic("alice", "wrong password")).status_code == 401
-    fail_logins(client, ["alice"], address=ELSEWHERE)
+    fail_logins(client, ["alice"])
 
     assert_too_many(client.get(path, headers=basic("alice", PASSWORD)))
     assert_too_many(token(client, "alice", PASSWORD))

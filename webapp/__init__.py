@@ -40,8 +40,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config)
     validate_config(app.config)
     if app.config["TRUSTED_PROXIES"]:
+        # The client's address and scheme as the proxy saw them. Not X-Forwarded-Host: a
+        # proxy that passes the client's own Host on (as nginx does) would let it choose.
         hops = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
 
     _init_extensions(app)
     _register_static_files(app)

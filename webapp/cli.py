@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
@@ -17,7 +18,7 @@ from webapp.database import utcnow
 from webapp.extensions import db
 from webapp.fake import load_fake_data
 from webapp.jobs import purge_expired_sessions
-from webapp.models import Role, User, Version
+from webapp.models import Role, Token, User, Version
 from webapp.models.row_count import rebuild_counts
 from webapp.security import generate_password
 from webapp.users.schemas import USERNAME
@@ -80,18 +81,20 @@ def _up_to_date() -> bool:
         current == heads
         and not Role.missing()
         and db.session.scalar(select(Version.id).limit(1)) is not None
-        and _admin_exists()
+        and _active_admin_exists()
     )
 
 
-def _admin_exists() -> bool:
-    username = current_app.config["ADMIN_USERNAME"]
-    return db.session.scalar(select(User.id).where(User.username == username)) is not None
+def _active_admin_exists() -> bool:
+    """Whether any active account has the admin role (whatever it is called now)."""
+    query = select(User.id).where(User.role_id == Role.ADMIN, User.activated.is_(True)).limit(1)
+    return db.session.scalar(query) is not None
 
 
 @click.command("seed")
 def seed_command() -> None:
-    """Insert the roles, the first client version and the admin account, if missing."""
+    """Insert the roles, the first client version and, while no active admin exists, the
+    admin account ADMIN_USERNAME with ADMIN_PASSWORD."""
     _seed()
 
 
@@ -103,9 +106,17 @@ def _seed() -> None:
     db.session.commit()
     click.echo(f"roles: {added_roles} added; versions: {int(added_version)} added")
 
+    # Only while there is no active admin: the seeded one may have been renamed since, and
+    # ADMIN_PASSWORD (read here only) may have been left in the environment.
+    if _active_admin_exists():
+        click.echo("an active admin account exists: no admin seeded")
+        return
     username = current_app.config["ADMIN_USERNAME"]
-    if _admin_exists():
-        click.echo(f"admin account {username!r} already exists")
+    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
+        click.echo(
+            f"no active admin account, and {username!r} is taken by a deactivated or non-admin "
+            "account: create an admin with `flask users create NAME --role admin`"
+        )
         return
     configured = current_app.config["ADMIN_PASSWORD"]
     password = configured or generate_password()
@@ -128,6 +139,47 @@ def create_user_command(name: str, role: str) -> None:
     role_id = Role.ADMIN if role == "admin" else Role.USER
     user = _create_user(name, role_id, password)
     click.echo(f"user {user.username!r} (id {user.id}, {role}) created; password (shown once): {password}")
+
+
+def _change_account(name: str, change: Callable[[User], None]) -> User:
+    """Apply ``change`` to the account ``name`` and commit, unless it leaves no active admin
+    (counted as the API does, under the admins' row locks: User.lock_active_admins)."""
+    user = db.session.scalar(select(User).where(User.username == name))
+    if user is None:
+        raise click.ClickException(f"no account named {name!r}")
+    was_active_admin = user.is_active_admin
+    change(user)
+    db.session.flush()
+    if was_active_admin and not user.is_active_admin and not User.lock_active_admins():
+        db.session.rollback()
+        raise click.ClickException(
+            f"{name!r} is the last active admin: create another one first "
+            "(flask users create NAME --role admin)"
+        )
+    db.session.commit()
+    return user
+
+
+@users_cli.command("deactivate")
+@click.argument("name")
+def deactivate_user_command(name: str) -> None:
+    """Deactivate any account, an admin included (a compromised one), and end its sessions."""
+
+    def deactivate(user: User) -> None:
+        user.activated = False
+        Token.revoke_all(user.id)
+
+    _change_account(name, deactivate)
+    click.echo(f"user {name!r} deactivated; its sessions have ended")
+
+
+@users_cli.command("set-role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(["admin", "user"]))
+def set_role_command(name: str, role: str) -> None:
+    """Give any account the admin or the user role (an admin the API cannot change included)."""
+    _change_account(name, lambda user: setattr(user, "role_id", Role.ADMIN if role == "admin" else Role.USER))
+    click.echo(f"user {name!r} now has the {role} role")
 
 
 versions_cli = click.Group("versions", help="Manage the client versions X-Version accepts.")

@@ -33,11 +33,16 @@ class Config:
     # see every write acknowledged on any node (read-your-writes); 0, no wait (faster, stale).
     GALERA_SYNC_WAIT = 1
 
-    # Brute-force limits: failed logins (and docs logins, and refreshes) per account and per
-    # client address within a sliding window; beyond them, 429 with Retry-After.
+    # Brute-force limits on failed logins (and docs logins, refreshes and current-password
+    # checks) within a sliding window; beyond them, 429 with Retry-After (webapp/ratelimit.py).
     AUTH_FAILURE_WINDOW = 300
+    # Failures of one account from one client address.
     MAX_FAILURES_PER_ACCOUNT = 10
+    # Failures from one client address, over every account.
     MAX_FAILURES_PER_ADDRESS = 50
+    # Failures of one account from all addresses together, beyond which an address that has
+    # failed gets no more guesses (an address without failures still logs in).
+    ACCOUNT_UNDER_ATTACK_FAILURES = 20
 
     # Requests with a larger body are refused with 413 before anything reads it.
     MAX_CONTENT_LENGTH = 1024 * 1024
@@ -45,8 +50,16 @@ class Config:
     CORS_ORIGINS = ""
 
     ACCESS_TOKEN_MINUTES = 120
+    # A session unused this long ends (its refresh token expires); each refresh renews it.
     REFRESH_TOKEN_DAYS = 200
+    # A session ends this many seconds after its login however often it is refreshed: then
+    # its tokens are refused and the user logs in again (12 hours meets OWASP ASVS L2).
+    SESSION_MAX_AGE = 30 * 86400
     MAX_SESSIONS_PER_USER = 2
+
+    # GET /users and GET /users/{id} answer anyone (the contract); false requires a token,
+    # so usernames cannot be listed from outside (recommended in production).
+    PUBLIC_USER_DIRECTORY = True
 
     PAGE_LIMIT_DEFAULT = 20
     PAGE_LIMIT_MAX = 100
@@ -171,6 +184,8 @@ def validate_config(config: dict[str, Any]) -> None:
         raise RuntimeError("DATABASE_CONFLICT_ATTEMPTS must be at least 1")
     if config["PURGE_INTERVAL"] < 1:
         raise RuntimeError("PURGE_INTERVAL must be at least 1 second")
+    if config["SESSION_MAX_AGE"] < 60:
+        raise RuntimeError("SESSION_MAX_AGE must be at least 60 seconds")
     if config["MAX_SESSIONS_PER_USER"] < 1:
         raise RuntimeError("MAX_SESSIONS_PER_USER must be at least 1")
     if not 1 <= config["PAGE_LIMIT_DEFAULT"] <= config["PAGE_LIMIT_MAX"]:

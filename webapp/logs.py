@@ -72,10 +72,16 @@ class JsonFormatter(_UTCTimeFormatter):
 
 
 class TextFormatter(_UTCTimeFormatter):
-    """``time [LEVEL] logger: message`` in UTC; an exception adds one line naming it."""
+    """``time [LEVEL] logger: message`` in UTC, one line per record whatever the message holds
+    (control characters escaped: a client's value cannot forge a line); an exception adds one
+    line naming it."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape(record.message)
+        return super().formatMessage(record)
 
     def formatException(self, exc_info) -> str:
         return "exception: " + describe_exception(exc_info)
@@ -105,12 +111,22 @@ def logging_config(level: str = "INFO", log_format: str | None = None) -> dict[s
     }
 
 
-def _printable(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, without quotes or control characters."""
-    text = text[:limit]
-    if text.isprintable() and '"' not in text:  # nearly always: nothing to replace
-        return text
-    return "".join(c if c.isprintable() and c != '"' else "?" for c in text)
+def escape(text: str) -> str:
+    """``text`` with every character that is not printable (control characters, line and
+    paragraph separators) written as a Python escape (``\\n``, ``\\x1b``, ``\\u2028``), so no
+    value can start a line of its own."""
+    if text.isprintable():
+        return text  # nearly always: nothing to replace
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+_BARE = re.compile(r"[!-~]{1,512}")
+
+
+def field(value: str) -> str:
+    """A client's value as one field of a space-separated line: bare if it is printable ASCII
+    without spaces, else a JSON string (quoted, escaped), so it cannot pose as other fields."""
+    return value if _BARE.fullmatch(value) and '"' not in value else json.dumps(value)
 
 
 def assign_request_id() -> None:
@@ -121,13 +137,16 @@ def assign_request_id() -> None:
 
 ACCESS_LINE = (
     "%(request_id)s %(method)s %(path)s %(status)s %(duration_ms)sms %(size)sB v=%(client_version)s "
-    'user=%(user_id)s ip=%(remote_addr)s ua="%(user_agent)s"'
+    "user=%(user_id)s ip=%(remote_addr)s ua=%(user_agent)s"
 )
+# The fields a client chooses: written with field() in the line, as they are in ``extra``.
+CLIENT_FIELDS = ("path", "client_version", "user_agent")
 
 
 def log_access(response: Response) -> Response:
     """Add X-Request-ID and write the access line (never the query string, body or headers
-    that carry credentials)."""
+    that carry credentials). In the line, each value the client chose is one field (field());
+    the json format gets them as they came, in fields of their own."""
     request_id = g.get("request_id") or os.urandom(16).hex()
     response.headers["X-Request-ID"] = request_id
     user = g.get("current_user")
@@ -138,12 +157,13 @@ def log_access(response: Response) -> Response:
         "status": response.status_code,
         "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
         "size": response.content_length or 0,
-        "client_version": _printable(g.get("client_version") or "-", 64),
+        "client_version": (g.get("client_version") or "-")[:64],
         "user_id": user.id if user is not None else "-",
         "remote_addr": request.remote_addr or "-",
-        "user_agent": _printable(request.headers.get("User-Agent") or "-", 200),
+        "user_agent": (request.headers.get("User-Agent") or "-")[:200],
     }
-    access_logger.info(ACCESS_LINE, fields, extra=fields)
+    line = {**fields, **{name: field(fields[name]) for name in CLIENT_FIELDS}}
+    access_logger.info(ACCESS_LINE, line, extra=fields)
     return response
 
 

@@ -14,6 +14,7 @@ from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
+from webapp import strict_json
 from webapp.conditional import IF_MATCH, IF_NONE_MATCH
 from webapp.errors import PROBLEM_MIMETYPE, ProblemSchema, handle_http_exception
 
@@ -84,15 +85,19 @@ class Api(flask_smorest.Api):
 
 
 class JsonBodyParser(FlaskParser):
-    """webargs' parser, strict about bodies: not JSON is 415 and an empty body is 400
-    (webargs alone would treat both as an empty object)."""
+    """webargs' parser, strict about bodies: not JSON is 415, an empty body 400 (webargs alone
+    would treat both as an empty object), and anything but strict JSON 400 (strict_json)."""
 
     def load_json(self, req, schema):
         if not is_json_request(req):
             abort(415, message="Send the body as JSON (Content-Type: application/json)")
-        if not req.get_data(cache=True):
+        data = req.get_data(cache=True)
+        if not data:
             abort(400, message="The request body is empty; send a JSON object")
-        return super().load_json(req, schema)
+        try:
+            return strict_json.loads(data)
+        except strict_json.InvalidJson as error:
+            abort(400, message=str(error))
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -133,9 +138,15 @@ class Blueprint(flask_smorest.Blueprint):
         return doc
 
 
-def document(*, security: bool = False, responses: tuple[int, ...] = (), parameters: tuple[str, ...] = ()):
-    """Add bearer security, responses and header parameters (components, by name) to a
-    view's OpenAPI operation."""
+# A bearer token or none: what `document(security=OPTIONAL)` declares.
+OPTIONAL = "optional"
+
+
+def document(
+    *, security: bool | str = False, responses: tuple[int, ...] = (), parameters: tuple[str, ...] = ()
+):
+    """Add bearer security (required, or OPTIONAL), responses and header parameters
+    (components, by name) to a view's OpenAPI operation."""
 
     def decorator(func):
         apidoc = func._apidoc = deepcopy(getattr(func, "_apidoc", {}))
@@ -144,7 +155,10 @@ def document(*, security: bool = False, responses: tuple[int, ...] = (), paramet
             listed.setdefault(status, []).append(http.HTTPStatus(status).name)
         apidoc.setdefault("parameters_by_name", []).extend(parameters)
         if security:
-            apidoc.setdefault("manual_doc", {})["security"] = [{BEARER: []}]
+            required = [{BEARER: []}]
+            apidoc.setdefault("manual_doc", {})["security"] = (
+                [{}, *required] if security == OPTIONAL else required
+            )
         return func
 
     return decorator

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_smorest import abort
 
 from webapp.conditional import check_if_match, wants_match
 from webapp.extensions import db
 from webapp.models import Token
-from webapp.openapi import document
+from webapp.openapi import OPTIONAL, document
 
 
 def _unauthorized(message: str):
@@ -51,6 +51,19 @@ def admin_required(view):
         return view(*args, **kwargs)
 
     return document(security=True, responses=(401, 403))(wrapper)
+
+
+def directory_access(view):
+    """The user directory: public as the contract has it, or any active account's when
+    PUBLIC_USER_DIRECTORY is false (no listing of usernames from outside)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_app.config["PUBLIC_USER_DIRECTORY"]:
+            authenticate()
+        return view(*args, **kwargs)
+
+    return document(security=OPTIONAL, responses=(401,))(wrapper)
 
 
 def get_or_404(model: type[db.Model], ident: int, *, lock: bool = False):

@@ -1,15 +1,28 @@
 """Brute-force limits on authentication, shared by every worker and instance via the database.
 
-Each failed attempt adds one to a counter for the account and one for the client address,
-in fixed windows of AUTH_FAILURE_WINDOW seconds. A key is refused (429, before any password
-is checked) while its failures in the current and the previous window reach its limit, so a
-burst at a window boundary gains nothing. Only failures count: a user who logs in right
-is never slowed down, whatever others do.
+Each failed attempt adds one to three counters: the account from this client address, the
+client address (over every account), and the account (over every address), in fixed windows
+of AUTH_FAILURE_WINDOW seconds. A counter counts its failures in the current and the previous
+window, so a burst at a window boundary gains nothing. Refusals (429, before any password is
+checked):
+
+- one address guessing one account: MAX_FAILURES_PER_ACCOUNT failures of that pair;
+- one address guessing many accounts: MAX_FAILURES_PER_ADDRESS failures of that address;
+- many addresses guessing one account: once the account has ACCOUNT_UNDER_ATTACK_FAILURES
+  failures from all addresses together, an address that has failed itself gets no more
+  guesses, while an address with no failure still gets its password checked.
+
+So failures sent from elsewhere never lock a user out: only the attacker's own addresses are
+refused. The price is that an attacker with many addresses gets one guess per address while
+the account is under attack (docs/security.md gives the figures). IPv6 clients are counted
+by their /64 network, which one host can fill with addresses. Only failures count: a user
+who logs in right is never slowed down.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from collections.abc import Sequence
@@ -27,27 +40,48 @@ from webapp.security import verify_password
 
 @dataclass(frozen=True)
 class Limit:
-    """At most ``max_failures`` failures of ``value`` in ``scope`` per sliding window."""
+    """At most ``max_failures`` failures of ``value`` in ``scope`` per sliding window. A
+    ``shared`` limit counts every client's failures, so it refuses only a client that has
+    failures of its own (in the request's other limits)."""
 
     scope: str
     value: str
     max_failures: int
+    shared: bool = False
 
     @property
     def key(self) -> str:
         return hashlib.sha256(f"{self.scope}:{self.value}".encode()).hexdigest()
 
 
-def account_and_address(username: str) -> list[Limit]:
+def client_address() -> str:
+    """The client's address as the limits count it: an IPv6 client by its /64 network (one
+    host gets a whole /64 to pick addresses from), anything else as it is."""
+    address = request.remote_addr or "-"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is 192.0.2.1
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def login_limits(username: str) -> list[Limit]:
+    """The limits of a password check of ``username`` from this request's client."""
     config = current_app.config
+    address = client_address()
     return [
-        Limit("account", username, config["MAX_FAILURES_PER_ACCOUNT"]),
-        Limit("address", request.remote_addr or "-", config["MAX_FAILURES_PER_ADDRESS"]),
+        Limit("account-address", f"{username}\x00{address}", config["MAX_FAILURES_PER_ACCOUNT"]),
+        Limit("address", address, config["MAX_FAILURES_PER_ADDRESS"]),
+        Limit("account", username, config["ACCOUNT_UNDER_ATTACK_FAILURES"], shared=True),
     ]
 
 
 def address_only() -> list[Limit]:
-    return [Limit("address", request.remote_addr or "-", current_app.config["MAX_FAILURES_PER_ADDRESS"])]
+    return [Limit("address", client_address(), current_app.config["MAX_FAILURES_PER_ADDRESS"])]
 
 
 def _window() -> tuple[int, float]:
@@ -72,10 +106,10 @@ def counters(limits: list[Limit]) -> list[ScalarSelect]:
 def enforce(limits: list[Limit], values: Sequence[int]) -> dict[str, int]:
     """Answer 429 if a limit is reached, given the values of ``counters(limits)``; else the
     recent failures by key."""
-    recent: dict[str, int] = {}
+    recent = {limit.key: both for limit, both in zip(limits, values[::2], strict=True)}
+    failed_here = any(recent[limit.key] for limit in limits if not limit.shared)
     for limit, both, current in zip(limits, values[::2], values[1::2], strict=True):
-        recent[limit.key] = both
-        if both >= limit.max_failures:
+        if both >= limit.max_failures and (failed_here or not limit.shared):
             # The previous window's failures stop counting when this window ends; this
             # window's own failures count until the next one ends.
             wait = _window()[1]
@@ -101,9 +135,10 @@ def authenticate(username: str, password: str, *, lock: bool = False) -> User | 
 
     One statement reads the account (locked if ``lock``) and the counters; an unknown or
     deactivated account costs the same bcrypt work as a wrong password. A success forgets
-    the account's failures (the caller commits).
+    the failures of the account from this address (the caller commits); those from other
+    addresses still count, since they may be someone else's guesses.
     """
-    limits = account_and_address(username)
+    limits = login_limits(username)
     user, counts = User.find(username, *counters(limits), lock=lock)
     recent = enforce(limits, counts)
     if not verify_password(password, user.password_hash if user is not None and user.activated else None):
@@ -121,7 +156,7 @@ def check_current_password(user: User, password: str | None) -> None:
     committed), so a stolen access token cannot be used to guess the password."""
     if password is None:
         abort(422, errors={"current_password": ["Required to change your own password."]})
-    limits = account_and_address(user.username)
+    limits = login_limits(user.username)
     check(limits)
     if not verify_password(password, user.password_hash):
         record_failure(limits)

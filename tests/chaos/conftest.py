@@ -36,6 +36,7 @@ def server_env(database_url: str, tmp: Path, **overrides: str) -> dict[str, str]
         "BCRYPT_ROUNDS": "4",
         "MAX_FAILURES_PER_ACCOUNT": "1000000",
         "MAX_FAILURES_PER_ADDRESS": "1000000",
+        "ACCOUNT_UNDER_ATTACK_FAILURES": "1000000",
         "DATABASE_URL": database_url,
         "HOST": "127.0.0.1",
         "WEB_CONCURRENCY": "3",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import g, request
 from flask_smorest import abort
 
 from webapp import ratelimit
@@ -26,7 +26,7 @@ def _token_pair(token: Token) -> dict:
         "id": token.user_id,
         "access_token": token.access_token,
         "refresh_token": token.refresh_token,
-        "expires": current_app.config["ACCESS_TOKEN_MINUTES"] * 60,
+        "expires": token.expires_in,
         "token_type": "bearer",
     }
 

@@ -34,20 +34,25 @@ class Token(db.Model):
     # The device's User-Agent at login (cut to the column), so its owner can tell sessions apart.
     user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_LENGTH))
 
-    # The plain tokens exist only in the response that hands them out (not columns).
+    # The plain tokens exist only in the response that hands them out (not columns), with the
+    # access token's lifetime in seconds.
     access_token = None
     refresh_token = None
+    expires_in = 0
 
-    def _new_pair(self) -> dict[str, object]:
-        """Fresh tokens on this object; returns the column values that store them."""
-        now = utcnow()
+    def _new_pair(self, now: datetime) -> dict[str, object]:
+        """Fresh tokens on this object; returns the column values that store them. Neither
+        token outlives the session (SESSION_MAX_AGE from its login)."""
         config = current_app.config
+        session_ends = session_end(self.created_at)
+        access_expires_at = min(now + timedelta(minutes=config["ACCESS_TOKEN_MINUTES"]), session_ends)
         self.access_token, self.refresh_token = new_token(), new_token()
+        self.expires_in = int((access_expires_at - now).total_seconds())
         return {
             "access_hash": token_digest(self.access_token),
             "refresh_hash": token_digest(self.refresh_token),
-            "access_expires_at": now + timedelta(minutes=config["ACCESS_TOKEN_MINUTES"]),
-            "refresh_expires_at": now + timedelta(days=config["REFRESH_TOKEN_DAYS"]),
+            "access_expires_at": access_expires_at,
+            "refresh_expires_at": min(now + timedelta(days=config["REFRESH_TOKEN_DAYS"]), session_ends),
         }
 
     @classmethod
@@ -69,8 +74,10 @@ class Token(db.Model):
             delete(cls).where(cls.user_id == user.id, cls.id.not_in(select(newest.c.id))),
             execution_options={"synchronize_session": False},
         )
-        token = cls(user_id=user.id, user_agent=user_agent[: cls.USER_AGENT_LENGTH] if user_agent else None)
-        for column, value in token._new_pair().items():
+        now = utcnow()
+        user_agent = user_agent[: cls.USER_AGENT_LENGTH] if user_agent else None
+        token = cls(user_id=user.id, user_agent=user_agent, created_at=now)
+        for column, value in token._new_pair(now).items():
             setattr(token, column, value)
         db.session.add(token)
         return token
@@ -83,7 +90,11 @@ class Token(db.Model):
             .execute(_CALLER_BY_ACCESS_HASH, {"digest": token_digest(access_token)})
             .first()
         )
-        if row is None or row.access_expires_at <= utcnow() or not row.activated:
+        if row is None or not row.activated:
+            return None
+        now = utcnow()
+        # The session's own end too: SESSION_MAX_AGE may have been lowered since it was issued.
+        if row.access_expires_at <= now or session_end(row.created_at) <= now:
             return None
         return Caller(id=row.user_id, role_id=row.role_id, session_id=row.session_id)
 
@@ -123,9 +134,10 @@ class Token(db.Model):
                 return None, "reuse"
             return None, "rejected"
         token, user = row
-        if token.refresh_expires_at <= utcnow() or not user.activated:
+        now = utcnow()
+        if token.refresh_expires_at <= now or session_end(token.created_at) <= now or not user.activated:
             return None, "rejected"
-        values = {**token._new_pair(), "last_refreshed_at": utcnow()}
+        values = {**token._new_pair(now), "last_refreshed_at": now}
         # Compare-and-swap: of two requests presenting the same token at once, one wins.
         swapped = db.session.execute(
             update(cls).where(cls.id == token.id, cls.refresh_hash == digest).values(values),
@@ -149,7 +161,9 @@ class Token(db.Model):
 
     @classmethod
     def purge_expired(cls) -> int:
-        """Delete sessions whose refresh token has expired; returns how many."""
+        """Delete sessions whose refresh token has expired; returns how many. (A session past
+        SESSION_MAX_AGE has: no refresh token outlives its session. One issued before the
+        setting was lowered is refused at once and purged when its refresh token expires.)"""
         now = utcnow()
         db.session.execute(delete(RetiredRefreshToken).where(RetiredRefreshToken.expires_at <= now))
         return db.session.execute(delete(cls).where(cls.refresh_expires_at <= now)).rowcount
@@ -164,6 +178,11 @@ class RetiredRefreshToken(db.Model):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+def session_end(created_at: datetime) -> datetime:
+    """When a session opened at ``created_at`` ends, however often it is refreshed."""
+    return created_at + timedelta(seconds=current_app.config["SESSION_MAX_AGE"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +205,7 @@ _CALLER_BY_ACCESS_HASH = (
     select(
         Token.id.label("session_id"),
         Token.access_expires_at,
+        Token.created_at,
         User.id.label("user_id"),
         User.role_id,
         User.activated,

@@ -91,6 +91,22 @@ class User(db.Model):
             execution_options={"synchronize_session": False},
         )
 
+    @property
+    def is_active_admin(self) -> bool:
+        return self.activated and self.is_admin
+
+    @classmethod
+    def lock_active_admins(cls) -> list[int]:
+        """The ids of the active admin accounts, their rows locked until commit.
+
+        Called after a change that may remove an admin (flushed, so its own row counts as
+        changed): of two such changes at once, the second waits for the first to commit and
+        then counts what it left, so they cannot both remove the last admin. (Row locks hold
+        on one server; the Galera deployment writes through one node at a time.)
+        """
+        query = select(cls.id).where(cls.role_id == Role.ADMIN, cls.activated.is_(True)).order_by(cls.id)
+        return list(db.session.scalars(query.with_for_update()))
+
     @classmethod
     def active_admins_with_password(cls, password: str) -> list[User]:
         """Active admin accounts whose password is ``password`` (one bcrypt check each)."""

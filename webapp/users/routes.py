@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import after_this_request, g
 from flask.views import MethodView
 from flask_smorest import abort
 
 from webapp.auth.schemas import SessionSchema
 from webapp.conditional import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, etag, respond
 from webapp.extensions import db
+from webapp.headers import no_store
 from webapp.listing import Listing
 from webapp.models import Role, Token, User
 from webapp.openapi import Blueprint, MessageSchema, document
 from webapp.pagination import LINK_HEADER, page_of
-from webapp.permissions import admin_required, get_or_404, get_owned_or_404, login_required
+from webapp.permissions import admin_required, directory_access, get_or_404, get_owned_or_404, login_required
 from webapp.ratelimit import check_current_password
 from webapp.security import generate_password
 from webapp.users.schemas import (
@@ -29,6 +30,7 @@ blp = Blueprint("users", __name__, url_prefix="/users", description="User accoun
 
 @blp.route("")
 class Users(MethodView):
+    @directory_access
     @blp.arguments(UserQueryArgsSchema, location="query")
     @blp.response(200, UserPageSchema, headers=LINK_HEADER)
     def get(self, args):
@@ -53,6 +55,7 @@ class Users(MethodView):
 
         Admin only. The answer carries the generated password; it is not shown again.
         """
+        after_this_request(no_store)  # the answer carries the password
         password = generate_password()
         user = User(**data)
         user.set_password(password)
@@ -64,6 +67,7 @@ class Users(MethodView):
 
 @blp.route("/<id:user_id>")
 class UsersById(MethodView):
+    @directory_access
     @document(responses=(304,), parameters=(IF_NONE_MATCH,))
     @blp.response(200, UserSchema, headers=ETAG_HEADER)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -89,10 +93,11 @@ class UsersById(MethodView):
         """Update a user
 
         Admin or owner. An admin cannot change another admin; only an admin changes
-        ``activated`` or grants the admin role. A new password ends the account's other
-        sessions; changing one's own password also needs ``current_password`` (a wrong one
-        is 403 and counts as a failed login). With If-Match, only while the account is at
-        that version (412 otherwise, nothing changed).
+        ``activated`` or grants the admin role; the last active admin cannot give up either
+        (409). A new password ends the account's other sessions; changing one's own password
+        also needs ``current_password`` (a wrong one is 403 and counts as a failed login).
+        With If-Match, only while the account is at that version (412 otherwise, nothing
+        changed).
         """
         user = get_owned_or_404(User, user_id)
         caller = g.current_user
@@ -102,6 +107,7 @@ class UsersById(MethodView):
             abort(403, message="Only an admin can grant the admin role")
         if "activated" in data and not caller.is_admin:
             abort(403, message="Only an admin can activate or deactivate an account")
+        was_active_admin = user.is_active_admin
         current_password = data.pop("current_password", None)
         if "password" in data:
             if user.id == caller.id:
@@ -113,6 +119,8 @@ class UsersById(MethodView):
             Token.revoke_all(user.id)
         for field, value in data.items():
             setattr(user, field, value)
+        if was_active_admin and not user.is_active_admin:
+            _refuse_to_remove_the_last_admin()
         db.session.commit()
         return user, {"ETag": etag(user.version)}
 
@@ -121,12 +129,13 @@ class UsersById(MethodView):
     @blp.response(200, MessageSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
     def delete(self, user_id):
         """Deactivate a user
 
         Admin or owner. The account is kept (its items keep their owner) but can no longer
-        log in, and every session of it ends at once. With If-Match, only while the account
-        is at that version.
+        log in, and every session of it ends at once. The last active admin cannot be
+        deactivated (409). With If-Match, only while the account is at that version.
         """
         user = get_owned_or_404(User, user_id)
         if not user.activated:
@@ -134,9 +143,19 @@ class UsersById(MethodView):
         if user.is_admin and user.id != g.current_user.id:
             abort(403, message="An admin cannot deactivate another admin")
         user.activated = False
+        if user.is_admin:
+            _refuse_to_remove_the_last_admin()
         Token.revoke_all(user.id)
         db.session.commit()
         return {"detail": "User deactivated"}
+
+
+def _refuse_to_remove_the_last_admin() -> None:
+    """409 if the change made to an admin account leaves no active admin (counted under the
+    remaining admins' row locks; see User.lock_active_admins)."""
+    db.session.flush()
+    if not User.lock_active_admins():
+        abort(409, message="No active admin would be left; make another account an admin first")
 
 
 def _sessions_owner(user_id: int) -> User:

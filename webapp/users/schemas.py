@@ -13,7 +13,8 @@ USERNAME = [
     validate.Length(min=1, max=User.USERNAME_LENGTH),
     FullMatch(r"^[A-Za-z0-9_.@+-]+$", error="Use letters A-Z, digits and . @ + - _ only."),
 ]
-PASSWORD = validate.Length(min=8, max=256)
+# A password a user chooses: at least 12 characters (OWASP ASVS V2.1.1); generated ones have 24.
+PASSWORD = validate.Length(min=12, max=256)
 ROLE = validate.OneOf(list(Role.NAMES), error="Unknown role.")
 
 
