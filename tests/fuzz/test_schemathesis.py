@@ -5,7 +5,6 @@ straight at gunicorn as `make run` serves it."""
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 import urllib.request
@@ -14,61 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, Stack, free_port, http_ok, start_nginx, wait_until
-from webapp import create_app
-from webapp.extensions import db
-from webapp.models import Role, User
+from tests.fuzz.conftest import ACCOUNTS
+from tests.processes import ROOT
 
-# Accounts the fuzzer acts as. Their ids are far from the ones it tries first (1, 2, ...),
-# so a fuzzed DELETE /users/{id} or password change does not end the run's own access.
-ACCOUNTS = {"admin": (900_001, Role.ADMIN), "user": (900_002, Role.USER)}
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 # A failing run prints its seed; FUZZ_SEED=<seed> replays it.
 SEED = os.environ.get("FUZZ_SEED")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fuzz")
-    database_url = f"sqlite:///{tmp / 'fuzz.db'}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
-        "FLASK_APP": "wsgi",
-        "DATABASE_URL": database_url,
-        "BCRYPT_ROUNDS": "4",
-        # The fuzzer fails thousands of logins: brute-force limits would only hide the API.
-        "MAX_FAILURES_PER_ACCOUNT": "1000000000",
-        "MAX_FAILURES_PER_ADDRESS": "1000000000",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "METRICS_PORT": str(free_port()),
-        "WEB_CONCURRENCY": "2",
-        "SCHEDULER_ENABLED": "false",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),
-    }
-    env.pop("TEST_DATABASE_URL", None)
-    public_port = free_port()
-    stack = Stack(tmp=tmp, api=f"http://127.0.0.1:{port}", public=f"http://127.0.0.1:{public_port}")
-    passwords = {name: secrets.token_urlsafe(16) for name in ACCOUNTS}
-    try:
-        stack.start("gunicorn", [str(ROOT / "docker" / "entrypoint.sh")], env)
-        wait_until(lambda: http_ok(f"{stack.api}/healthz"), 60, "gunicorn")
-        # Fuzzed through nginx, as deployed: its limits on URLs, headers and bodies answer first.
-        start_nginx(stack, port, public_port, prometheus_port=free_port())
-        app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "BCRYPT_ROUNDS": 4})
-        with app.app_context():
-            for name, (user_id, role) in ACCOUNTS.items():
-                user = User(id=user_id, username=f"fuzz-{name}", role_id=role)
-                user.set_password(passwords[name])
-                db.session.add(user)
-            db.session.commit()
-            db.engine.dispose()
-        yield stack, passwords
-    finally:
-        stack.stop_all()
-
 
 # Each account through nginx, as deployed; and straight at gunicorn once, for what gunicorn
 # refuses itself (its answers to what it cannot parse do not depend on who is calling).
