@@ -373,7 +373,8 @@ BAD_BODIES = {
     "name-trailing-newline": ({"json": {"name": "Lamp\n"}}, JSON_ONLY, "name"),
     "name-only-spaces": ({"json": {"name": "   "}}, JSON_ONLY, "name"),
     "name-inner-tab": ({"json": {"name": "La\tmp"}}, JSON_ONLY, "name"),
-    "name-inner-nul": ({"json": {"name": "La\u0000mp"}}, {400}, None),  # strict JSON: no NUL
+    "name-inner-nul": ({"json": {"name": "La\u0000mp"}}, JSON_ONLY, "name"),
+    "description-nul": ({"json": {"name": "Lamp", "description": "a\u0000b"}}, JSON_ONLY, "description"),
     "name-trailing-ideographic-space": ({"json": {"name": "Lamp\u3000"}}, JSON_ONLY, "name"),
     "name-trailing-record-separator": ({"json": {"name": "Lamp\u001e"}}, JSON_ONLY, "name"),
     "malformed-json": ({"data": '{"name": ', "content_type": "application/json"}, CLIENT_ERROR, None),

@@ -196,6 +196,7 @@ def test_create_user_accepts_a_64_character_username(client, admin_headers):
         pytest.param({"username": "bob/x", "role_id": Role.USER}, "username", id="username slash"),
         pytest.param({"username": "<bob>", "role_id": Role.USER}, "username", id="username angle brackets"),
         pytest.param({"username": "bob%", "role_id": Role.USER}, "username", id="username percent"),
+        pytest.param({"username": "bob\x00", "role_id": Role.USER}, "username", id="username NUL"),
         pytest.param(
             {"username": "bob", "role_id": 2, "password": "x" * 20}, "password", id="unknown password"
         ),
@@ -621,6 +622,7 @@ def test_password_of_exactly_12_characters_is_accepted(client, user, auth_header
     ("body", "field"),
     [
         pytest.param({"password": "12345678901"}, "password", id="password 11 chars (ASVS V2.1.1: 12)"),
+        pytest.param({"password": "123456789012\x00"}, "password", id="password NUL"),
         pytest.param({"password": ""}, "password", id="password empty"),
         pytest.param({"password": 12345678}, "password", id="password number"),
         pytest.param({"password": None}, "password", id="password null"),

@@ -48,3 +48,7 @@ NAME = FullMatch(
     f"^[^{_SPACE}{_CONTROL}](?:[^{_CONTROL}]*[^{_SPACE}{_CONTROL}])?$",
     error="Must not start or end with whitespace or contain control characters.",
 )
+
+# Free text (passwords, tokens, descriptions): anything but NUL, which ends a string in C and
+# which no column of text should hold.
+TEXT = FullMatch(r"^[^\x00]*$", error="Must not contain NUL characters.")

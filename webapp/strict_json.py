@@ -5,8 +5,9 @@ Python's ``json`` module accepts more than RFC 8259 asks of an interoperable doc
 each extra is a way in: duplicate keys (two parsers, two meanings), ``NaN`` and
 ``Infinity``, numbers that overflow (``1e999999`` is ``inf``; 5,000 digits raise
 ``ValueError``), nesting deep enough to exhaust the stack (``RecursionError``), and ``\\u``
-escapes naming a lone surrogate or NUL, which no UTF-8 column stores. Each is refused here
-with a reason, before any schema or query sees the body.
+escapes naming a lone surrogate, which no UTF-8 text can hold. Each is refused here with a
+reason, before any schema or query sees the body. (NUL characters are valid JSON text: the
+schemas refuse them field by field, as their OpenAPI patterns say.)
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def _constant(name: str) -> float:
 
 
 def _check_strings(document: Any) -> None:
-    """Refuse a lone surrogate or a NUL character in any key or string (a loop, not
-    recursion: the document may be nested as deeply as the parser allows)."""
+    """Refuse a lone surrogate in any key or string (a loop, not recursion: the document may
+    be nested as deeply as the parser allows)."""
     pending = [document]
     while pending:
         value = pending.pop()
@@ -60,8 +61,6 @@ def _check_strings(document: Any) -> None:
         elif isinstance(value, list):
             pending.extend(value)
         elif isinstance(value, str):
-            if "\x00" in value:
-                raise InvalidJson("Text must not contain NUL characters")
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
@@ -86,8 +85,7 @@ def loads(data: bytes) -> Any:
         raise InvalidJson(f"The body is not valid JSON ({error.msg} at character {error.pos})") from None
     except RecursionError:
         raise InvalidJson("The body is nested too deeply") from None
-    # Only an escape can put a surrogate or a NUL into a string: the raw bytes were valid
-    # UTF-8 without control characters (json.loads refuses those unescaped).
+    # Only an escape can put a surrogate into a string: the raw bytes were valid UTF-8.
     if "\\u" in text:
         _check_strings(document)
     return document

@@ -5,14 +5,18 @@ from __future__ import annotations
 from flask import g
 from marshmallow import Schema, fields, validate
 
+from webapp.fields import TEXT
+
 
 class LoginSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
+    username = fields.String(required=True, validate=[validate.Length(min=1, max=255), TEXT])
+    password = fields.String(required=True, load_only=True, validate=[validate.Length(min=1, max=1024), TEXT])
 
 
 class RefreshSchema(Schema):
-    refresh_token = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=512))
+    refresh_token = fields.String(
+        required=True, load_only=True, validate=[validate.Length(min=1, max=512), TEXT]
+    )
 
 
 class TokenSchema(Schema):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from webapp.fields import NAME as NAME_PATTERN
+from webapp.fields import TEXT
 from webapp.models import Item
 from webapp.pagination import PaginationArgsSchema, page_schema
 
 NAME = [validate.Length(min=1, max=Item.NAME_LENGTH), NAME_PATTERN]
-DESCRIPTION = validate.Length(max=Item.DESCRIPTION_LENGTH)
+DESCRIPTION = [validate.Length(max=Item.DESCRIPTION_LENGTH), TEXT]
 
 
 class ItemSchema(Schema):

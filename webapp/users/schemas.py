@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from webapp.fields import FullMatch, StrictBoolean
+from webapp.fields import TEXT, FullMatch, StrictBoolean
 from webapp.models import Role, User
 from webapp.pagination import PaginationArgsSchema, page_schema
 
@@ -14,7 +14,7 @@ USERNAME = [
     FullMatch(r"^[A-Za-z0-9_.@+-]+$", error="Use letters A-Z, digits and . @ + - _ only."),
 ]
 # A password a user chooses: at least 12 characters (OWASP ASVS V2.1.1); generated ones have 24.
-PASSWORD = validate.Length(min=12, max=256)
+PASSWORD = [validate.Length(min=12, max=256), TEXT]
 ROLE = validate.OneOf(list(Role.NAMES), error="Unknown role.")
 
 
@@ -42,7 +42,7 @@ class UserUpdateSchema(Schema):
     password = fields.String(load_only=True, validate=PASSWORD)
     current_password = fields.String(
         load_only=True,
-        validate=validate.Length(min=1, max=1024),
+        validate=[validate.Length(min=1, max=1024), TEXT],
         metadata={"description": "The account's password now: needed to change one's own password"},
     )
     role_id = fields.Integer(strict=True, validate=ROLE)
