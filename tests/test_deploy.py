@@ -56,6 +56,18 @@ def test_deploy_seeds_what_is_missing_then_finds_the_database_up_to_date(runner)
     assert second.output == "deploy: the database is up to date\n"
 
 
+def test_deploy_without_admin_password_creates_no_admin_and_prints_no_password(runner):
+    """Its output is a service's log: a password made up there would be a secret in the log."""
+    assert runner.app.config["ADMIN_PASSWORD"] == ""
+
+    result = runner.invoke(args=["deploy"])
+
+    assert result.exit_code == 0, result.output
+    assert "set ADMIN_PASSWORD for this first deploy" in result.output
+    assert "password (shown once)" not in result.output
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
 @pytest.mark.parametrize("app_config", [DEVELOPMENT])
 def test_deploy_waits_for_a_live_holder_and_gives_up_with_a_clear_message(runner, another_holder):
     holder = another_holder(60)

@@ -69,7 +69,8 @@ def deploy_command(timeout: int) -> None:
             click.echo(
                 f"deploy: migrations applied ({migrated})" if migrated else "deploy: no migration to apply"
             )
-            _seed()
+            # Its output goes to the service's log: no password is made up and printed there.
+            _seed(generate=False)
     except RuntimeError as error:
         raise click.ClickException(str(error)) from None
 
@@ -94,11 +95,11 @@ def _active_admin_exists() -> bool:
 @click.command("seed")
 def seed_command() -> None:
     """Insert the roles, the first client version and, while no active admin exists, the
-    admin account ADMIN_USERNAME with ADMIN_PASSWORD."""
-    _seed()
+    admin account ADMIN_USERNAME with ADMIN_PASSWORD (or a generated one, printed once)."""
+    _seed(generate=True)
 
 
-def _seed() -> None:
+def _seed(*, generate: bool) -> None:
     added_roles = Role.ensure_all()
     added_version = db.session.scalar(select(Version).limit(1)) is None
     if added_version:
@@ -119,6 +120,12 @@ def _seed() -> None:
         )
         return
     configured = current_app.config["ADMIN_PASSWORD"]
+    if not configured and not generate:
+        click.echo(
+            "no active admin account: set ADMIN_PASSWORD for this first deploy, or create one "
+            "with `flask users create NAME --role admin` (which prints its password to you)"
+        )
+        return
     password = configured or generate_password()
     _create_user(username, Role.ADMIN, password)
     if configured:
