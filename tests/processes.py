@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -68,14 +69,22 @@ def http_ok(url: str) -> bool:
         return response.status == 200
 
 
-def http_call(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 10):
-    """One HTTP request on a new connection: (status, headers, parsed JSON or text)."""
+def http_call(
+    method: str,
+    url: str,
+    body=None,
+    headers: dict | None = None,
+    timeout: float = 10,
+    context: ssl.SSLContext | None = None,
+):
+    """One HTTP request on a new connection (HTTPS trusting ``context``): (status, headers,
+    parsed JSON or text)."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             status, response_headers, raw = response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         with error:
@@ -187,6 +196,7 @@ class Stack:
     api: str = ""
     metrics: str = ""
     public: str = ""
+    public_tls: str = ""
     prometheus: str = ""
     admin_password: str = field(default_factory=lambda: "e2e-" + uuid.uuid4().hex)
     nginx_conf: Path | None = None
@@ -259,30 +269,54 @@ def start_api(stack: Stack, env: dict[str, str], workers: int | None = None) -> 
     return master
 
 
-# compose.yml's default for nginx's API_MAX_IN_FLIGHT.
+# compose.yml's defaults for nginx's API_MAX_IN_FLIGHT, AUTH_RATE and AUTH_BURST.
 API_MAX_IN_FLIGHT = "24"
+AUTH_RATE = "5"
+AUTH_BURST = "10"
+# For runs that log in far more often than a client would (load, fuzzing): the per-client
+# limit on /auth/ would only hide what they measure.
+AUTH_RATE_UNLIMITED = "100000"
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1 from docker/tls.py, as compose
+    makes one: (certificate, key)."""
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), str(DOCKER / "tls.py"), str(directory)],
+        check=True,
+        capture_output=True,
+    )
+    return directory / "certificate.pem", directory / "key.pem"
 
 
 def start_nginx(
     stack: Stack,
     api_port: int,
     public_port: int,
-    prometheus_port: int,
+    *,
+    tls_port: int | None = None,
     max_in_flight: str = API_MAX_IN_FLIGHT,
+    auth_rate: str = AUTH_RATE,
 ) -> Path:
+    """nginx on the shipped template, in front of gunicorn on ``api_port``: HTTP on
+    ``public_port`` and HTTPS (a certificate of docker/tls.py) on ``tls_port``."""
     conf_dir = stack.tmp / "nginx"
     (conf_dir / "conf.d").mkdir(parents=True)
+    certificate, key = make_certificate(conf_dir)
     (conf_dir / "conf.d" / "default.conf").write_text(
         render_template(
             DOCKER / "nginx" / "templates" / "default.conf.template",
             {
                 "API_UPSTREAM": f"127.0.0.1:{api_port}",
+                # Never asked: the API's address above needs no lookup.
+                "NGINX_RESOLVER": "127.0.0.1",
                 "NGINX_PORT": f"127.0.0.1:{public_port}",
+                "NGINX_TLS_PORT": f"127.0.0.1:{tls_port or free_port()}",
+                "TLS_CERTIFICATE": str(certificate),
+                "TLS_CERTIFICATE_KEY": str(key),
                 "API_MAX_IN_FLIGHT": max_in_flight,
-                "PROMETHEUS_UPSTREAM": f"127.0.0.1:{prometheus_port}",
-                # No Grafana on this machine: its route answers 502, which is what nginx does
-                # in compose while Grafana is still starting.
-                "GRAFANA_UPSTREAM": f"127.0.0.1:{free_port()}",
+                "AUTH_RATE": auth_rate,
+                "AUTH_BURST": AUTH_BURST,
             },
         )
     )
@@ -328,8 +362,7 @@ def start_prometheus(stack: Stack, prometheus_port: int, metrics_port: int) -> N
             f"--config.file={prom_dir / 'prometheus.yml'}",
             f"--storage.tsdb.path={prom_dir / 'data'}",
             f"--web.listen-address=127.0.0.1:{prometheus_port}",
-            f"--web.external-url={stack.public}/prometheus/",
-            "--web.route-prefix=/prometheus",
+            f"--web.external-url=http://127.0.0.1:{prometheus_port}/",
         ],
     )
     wait_until(lambda: http_ok(f"{stack.prometheus}/-/ready"), 60, "prometheus")

@@ -22,7 +22,7 @@ import pytest
 
 from tests.chaos.conftest import proxied_server
 from tests.chaos.mixed_load import WRK_SCRIPT, ok, wrk
-from tests.processes import free_port, http_call, metric_total, start_api, start_nginx
+from tests.processes import AUTH_RATE_UNLIMITED, http_call, metric_total, start_api, start_nginx
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def deployed(database, tmp_path_factory):
     env.pop("WEB_CONCURRENCY")  # the default worker count of docker/gunicorn.conf.py
     try:
         start_api(stack, env)
-        start_nginx(stack, stack.port("api"), stack.port("public"), prometheus_port=free_port())
+        start_nginx(stack, stack.port("api"), stack.port("public"), auth_rate=AUTH_RATE_UNLIMITED)
         base = stack.public
         admin = ok("POST", f"{base}/auth/token", {"username": "admin", "password": env["ADMIN_PASSWORD"]})
         authorization = f"Bearer {admin['access_token']}"

@@ -22,7 +22,14 @@ import pymysql
 import pytest
 
 from tests.chaos.conftest import proxied_server
-from tests.processes import DOCKER, free_port, http_ok, mariadb_root, start_nginx, wait_until
+from tests.processes import (
+    AUTH_RATE_UNLIMITED,
+    DOCKER,
+    http_ok,
+    mariadb_root,
+    start_nginx,
+    wait_until,
+)
 from webapp.models.row_count import SHARDS
 
 WORKERS = 3
@@ -201,7 +208,7 @@ def run(database, tmp_path_factory):
     try:
         master = stack.start("gunicorn", command, env)
         wait_until(lambda: http_ok(f"{stack.api}/healthz"), 90, "gunicorn /healthz")
-        start_nginx(stack, stack.port("api"), public_port, free_port())
+        start_nginx(stack, stack.port("api"), public_port, auth_rate=AUTH_RATE_UNLIMITED)
         status, tokens, error = send(
             public_port, "POST", "/auth/token", {"username": "admin", "password": ADMIN_PASSWORD}
         )

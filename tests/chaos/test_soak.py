@@ -27,7 +27,7 @@ import pytest
 
 from tests.chaos.conftest import proxied_server
 from tests.chaos.mixed_load import WRK_SCRIPT, call, ok, wrk
-from tests.processes import free_port, mariadb_root, metric_total, start_api, start_nginx
+from tests.processes import AUTH_RATE_UNLIMITED, mariadb_root, metric_total, start_api, start_nginx
 
 pytestmark = pytest.mark.slow
 
@@ -141,7 +141,7 @@ def test_soak_steady_mixed_load_without_errors_leaks_or_drift(database, tmp_path
     logins = None
     try:
         start_api(stack, env)
-        start_nginx(stack, stack.port("api"), stack.port("public"), prometheus_port=free_port())
+        start_nginx(stack, stack.port("api"), stack.port("public"), auth_rate=AUTH_RATE_UNLIMITED)
         base = stack.public
 
         # Accounts and data: a user for wrk, another for the login loop (each login ends the

@@ -1,5 +1,6 @@
 """The deployment topology on loopback: MariaDB (a throwaway database), docker/entrypoint.sh
-(migrations, seed, gunicorn with three workers), nginx and Prometheus on the shipped files."""
+(migrations, seed, gunicorn with three workers), nginx (HTTP and HTTPS) and Prometheus on the
+shipped files."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def stack(tmp_path_factory):
         if shutil.which(program) is None:
             pytest.fail(f"{program} is not installed (apt-get install nginx prometheus)")
     tmp = tmp_path_factory.mktemp("stack")
-    api_port, metrics_port, public_port, prometheus_port = (free_port() for _ in range(4))
+    api_port, metrics_port, public_port, tls_port, prometheus_port = (free_port() for _ in range(5))
     database = f"webapp_e2e_{os.getpid()}"
     database_url = f"mysql+pymysql://root@127.0.0.1/{database}"
     stack = Stack(
@@ -32,7 +33,8 @@ def stack(tmp_path_factory):
         api=f"http://127.0.0.1:{api_port}",
         metrics=f"http://127.0.0.1:{metrics_port}",
         public=f"http://127.0.0.1:{public_port}",
-        prometheus=f"http://127.0.0.1:{prometheus_port}/prometheus",
+        public_tls=f"https://localhost:{tls_port}",
+        prometheus=f"http://127.0.0.1:{prometheus_port}",
     )
     with mariadb_root() as connection:
         connection.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
@@ -58,7 +60,7 @@ def stack(tmp_path_factory):
     try:
         start_api(stack, env)
         start_prometheus(stack, prometheus_port, metrics_port)
-        stack.nginx_conf = start_nginx(stack, api_port, public_port, prometheus_port)
+        stack.nginx_conf = start_nginx(stack, api_port, public_port, tls_port=tls_port)
         yield stack
     finally:
         stack.stop_all()

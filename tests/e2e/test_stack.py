@@ -6,12 +6,14 @@ import base64
 import json
 import re
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -65,7 +67,7 @@ def test_promtool_accepts_the_shipped_config():
 
 def test_compose_file_parses_and_every_mounted_file_exists():
     compose = yaml.safe_load((ROOT / "compose.yml").read_text())
-    assert set(compose["services"]) == {"db", "app", "nginx", "prometheus", "grafana"}
+    assert set(compose["services"]) == {"db", "app", "certs", "nginx", "prometheus", "grafana"}
     assert (ROOT / compose["services"]["app"]["build"]["dockerfile"]).is_file()
     mounts = [
         volume.split(":")[0]
@@ -76,9 +78,12 @@ def test_compose_file_parses_and_every_mounted_file_exists():
     assert mounts, "compose mounts no repository files"
     for source in mounts:
         assert (ROOT / source).exists(), f"compose mounts {source}, which does not exist"
-    # Only nginx is published; the API's and the metrics' ports stay internal.
-    published = {name for name, service in compose["services"].items() if service.get("ports")}
-    assert published == {"nginx"}
+    # Only nginx is published to the world; Prometheus and Grafana on the host's loopback
+    # only; the API's and the metrics' ports stay internal.
+    ports = {name: service["ports"] for name, service in compose["services"].items() if service.get("ports")}
+    assert set(ports) == {"nginx", "prometheus", "grafana"}
+    for name in ("prometheus", "grafana"):
+        assert all(port.startswith("127.0.0.1:") for port in ports[name]), ports[name]
 
 
 # --- the API through nginx -------------------------------------------------------------
@@ -207,6 +212,99 @@ def test_gunicorn_refuses_what_it_cannot_parse_with_a_problem_document(stack, re
     assert (answer, content_type) == (status, "application/problem+json")
     assert body["status"] == status
     assert body["detail"]
+
+
+# --- what the public port serves -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/prometheus/api/v1/query?query=up",
+        "/prometheus/api/v1/status/config",
+        "/prometheus/graph",
+        "/grafana/login",
+        "/grafana/api/health",
+        "/metrics",
+    ],
+)
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_the_public_port_serves_no_monitoring(stack, scheme, path):
+    base = stack.public if scheme == "http" else stack.public_tls
+    status, headers, body = call("GET", f"{base}{path}", context=tls_context(stack))
+
+    assert status == 404
+    assert headers.get_content_type() == "application/problem+json"
+    assert "prometheus" not in json.dumps(body).lower()
+
+
+def tls_context(stack) -> ssl.SSLContext:
+    """A client that trusts the stack's self-signed certificate and nothing else."""
+    context = ssl.create_default_context(cafile=str(stack.nginx_conf.parent / "certificate.pem"))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def test_https_answers_with_a_verified_handshake_and_hsts(stack):
+    host, port = urllib.parse.urlsplit(stack.public_tls).netloc.split(":")
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as raw,
+        tls_context(stack).wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        version, cipher = tls.version(), tls.cipher()[0]
+        names = [value for kind, value in tls.getpeercert()["subjectAltName"] if kind == "DNS"]
+
+    status, headers, _ = call("GET", f"{stack.public_tls}/roles", context=tls_context(stack))
+    _, plain_headers, _ = call("GET", f"{stack.public}/roles")
+
+    print(f"[e2e] TLS: {version}, {cipher}, certificate for {names}")
+    assert version in {"TLSv1.2", "TLSv1.3"}
+    assert "localhost" in names
+    assert status == 200
+    assert headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in plain_headers  # meaningless over plain HTTP
+
+
+def test_nginx_limits_password_checks_per_client_address(stack):
+    """One client sending logins as fast as it can: nginx lets at most AUTH_BURST (10) through
+    at once and AUTH_RATE (5) a second after that, and answers the rest 429 itself."""
+    body = {"username": "nobody", "password": "wrong password"}
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        answers = list(pool.map(lambda _: call("POST", f"{stack.public}/auth/token", body), range(30)))
+    elapsed = time.monotonic() - started
+    refused = [(headers, problem) for status, headers, problem in answers if status == 429]
+    time.sleep(3)  # the bucket drains at 5 a second: later tests log in unhindered
+
+    checked = len(answers) - len(refused)
+    print(
+        f"[e2e] 30 logins at once from one address in {elapsed:.1f} s: "
+        f"{checked} checked, {len(refused)} refused"
+    )
+    assert 1 <= checked <= 1 + 10 + 5 * elapsed
+    for headers, problem in refused:
+        assert headers["Retry-After"] == "1"
+        assert problem["status"] == 429
+        assert "Too many authentication requests" in problem["detail"]
+    # What got through was checked (401), or shed by the app's queue budget (503) while three
+    # workers spent a quarter of a second each on bcrypt.
+    assert {401, 429} <= {status for status, _, _ in answers} <= {401, 429, 503}
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    ['x", "status": 200, "detail": "all good', "x\\", "x" * 129, "\u00e9t\u00e9"],
+    ids=["json-injection", "backslash", "too-long", "non-ascii"],
+)
+def test_a_forged_request_id_cannot_forge_nginx_problem_documents(stack, request_id):
+    raw = b"POST /items HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\nX-Request-ID: "
+    raw += request_id.encode() + b"\r\n\r\n"
+
+    status, content_type, body = raw_request(stack.public, raw)
+
+    assert (status, content_type) == (413, "application/problem+json")
+    assert body["status"] == 413
+    assert re.fullmatch(r"[0-9a-f]{32}", body["instance"])  # nginx's own id instead
 
 
 # --- metrics ---------------------------------------------------------------------------

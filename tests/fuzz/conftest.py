@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from tests.processes import ROOT, Stack, free_port, http_ok, start_nginx, wait_until
+from tests.processes import AUTH_RATE_UNLIMITED, ROOT, Stack, free_port, http_ok, start_nginx, wait_until
 from webapp import create_app
 from webapp.extensions import db
 from webapp.models import Role, User
@@ -48,7 +48,7 @@ def server(tmp_path_factory):
         stack.start("gunicorn", [str(ROOT / "docker" / "entrypoint.sh")], env)
         wait_until(lambda: http_ok(f"{stack.api}/healthz"), 60, "gunicorn")
         # Fuzzed through nginx, as deployed: its limits on URLs, headers and bodies answer first.
-        start_nginx(stack, port, public_port, prometheus_port=free_port())
+        start_nginx(stack, port, public_port, auth_rate=AUTH_RATE_UNLIMITED)
         app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "BCRYPT_ROUNDS": 4})
         with app.app_context():
             for name, (user_id, role) in ACCOUNTS.items():
