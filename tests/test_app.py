@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 
 from tests.processes import ROOT
 from webapp import create_app
@@ -283,3 +283,25 @@ def test_importing_webapp_and_creating_an_app_start_no_thread_and_no_connection(
     )
 
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("trusted", [0, 1])
+def test_behind_a_trusted_proxy_the_client_address_and_scheme_are_believed_but_never_the_host(trusted):
+    """nginx passes the client's own Host on, and would pass an X-Forwarded-Host it sent too:
+    believing it would let a client choose the host the app thinks it serves."""
+    app = build({"APP_ENV": "testing", "TRUSTED_PROXIES": trusted})
+    app.add_url_rule(
+        "/whoami",
+        "whoami",
+        lambda: {"host": request.host, "scheme": request.scheme, "ip": request.remote_addr},
+    )
+    forwarded = {
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-For": "203.0.113.7",
+    }
+
+    seen = app.test_client().get("/whoami", headers=forwarded, base_url="http://api.example").get_json()
+
+    assert seen["host"] == "api.example"
+    assert (seen["scheme"], seen["ip"]) == (("https", "203.0.113.7") if trusted else ("http", "127.0.0.1"))

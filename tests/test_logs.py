@@ -141,6 +141,27 @@ def test_access_record_user_id_is_a_dash_for_a_rejected_token(client, user, acce
     assert record.user_id == "-"
 
 
+@pytest.mark.parametrize(
+    ("username", "password", "status", "named"),
+    [
+        ("alice", PASSWORD, 200, True),
+        ("alice", "wrong password", 401, True),
+        ("nobody", PASSWORD, 401, False),  # no account: nothing to name, nothing typed is kept
+    ],
+    ids=["success", "wrong-password", "unknown-account"],
+)
+def test_a_login_names_the_account_it_tried_but_never_what_was_typed(
+    client, user, access, username, password, status, named
+):
+    response = client.post("/auth/token", json={"username": username, "password": password})
+
+    (record,) = access()
+    assert response.status_code == status
+    assert record.user_id == (user.id if named else "-")
+    assert password not in everything_in(record)
+    assert "nobody" not in everything_in(record)
+
+
 def test_access_record_user_agent_is_cut_to_200_characters(client, access):
     client.get("/roles", headers={"User-Agent": "x" * 300})
 

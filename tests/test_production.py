@@ -47,6 +47,21 @@ def test_production_refuses_default_secrets_naming_each(settings, named):
         assert (name in str(error.value)) == (name in named)
 
 
+def test_production_hashes_at_bcrypt_cost_12_unless_told_otherwise():
+    """OWASP ASVS V2.4.4 asks for a work factor of at least 10."""
+    assert create_app({"APP_ENV": "production", **SECRETS}).config["BCRYPT_ROUNDS"] == 12
+
+
+def test_flask_fake_is_refused_in_production():
+    app = create_app({"APP_ENV": "production", **SECRETS})
+
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["fake", "--users", "1", "--items", "1"])
+
+    assert result.exit_code != 0
+    assert "refused with APP_ENV=production" in result.output
+
+
 @pytest.fixture
 def production_app(app, migrated_database):
     """A production app (explicit secrets) on the test database, which ``app`` has just emptied."""

@@ -150,6 +150,8 @@ def log_access(response: Response) -> Response:
     request_id = g.get("request_id") or os.urandom(16).hex()
     response.headers["X-Request-ID"] = request_id
     user = g.get("current_user")
+    # The caller's account, or the account a login or the docs' Basic auth tried.
+    user_id = user.id if user is not None else g.get("account_id", "-")
     fields = {
         "request_id": request_id,
         "method": request.method,
@@ -158,7 +160,7 @@ def log_access(response: Response) -> Response:
         "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
         "size": response.content_length or 0,
         "client_version": (g.get("client_version") or "-")[:64],
-        "user_id": user.id if user is not None else "-",
+        "user_id": user_id,
         "remote_addr": request.remote_addr or "-",
         "user_agent": (request.headers.get("User-Agent") or "-")[:200],
     }

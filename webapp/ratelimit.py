@@ -28,7 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_smorest import abort
 from sqlalchemy import ScalarSelect, delete, func, select
 
@@ -140,6 +140,8 @@ def authenticate(username: str, password: str, *, lock: bool = False) -> User | 
     """
     limits = login_limits(username)
     user, counts = User.find(username, *counters(limits), lock=lock)
+    if user is not None:
+        g.account_id = user.id  # the access line names the account tried, right or wrong
     recent = enforce(limits, counts)
     if not verify_password(password, user.password_hash if user is not None and user.activated else None):
         record_failure(limits)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pymysql
 import pytest
-import yaml
 
 from tests.cluster.galera import GALERA_CNF, HAPROXY_CFG, LAN_TIMEOUTS, ROOT, Cluster
+from tests.compose_files import load_compose, merge
 
 GALERA_DIR = ROOT / "docker" / "galera"
 ENTRYPOINT = GALERA_DIR / "entrypoint.sh"
@@ -121,69 +121,6 @@ def test_the_health_check_bytes_are_a_login_as_haproxy_and_a_wsrep_state_query()
 # --- the compose file --------------------------------------------------------------------------
 
 
-class Reset:
-    """Compose's !reset: the attribute is removed."""
-
-
-class Override:
-    """Compose's !override: the value replaces the attribute instead of merging with it."""
-
-    def __init__(self, value):
-        self.value = value
-
-
-class ComposeLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct(loader: yaml.SafeLoader, node: yaml.Node):
-    if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_scalar(node)
-
-
-ComposeLoader.add_constructor("!reset", lambda loader, node: Reset())
-ComposeLoader.add_constructor("!override", lambda loader, node: Override(_construct(loader, node)))
-
-
-def load_compose(path: Path) -> dict:
-    return yaml.load(path.read_text(), Loader=ComposeLoader)  # noqa: S506 (a SafeLoader)
-
-
-def volume_target(volume) -> str:
-    return volume["target"] if isinstance(volume, dict) else volume.split(":")[1]
-
-
-def merge(base, override, path: tuple[str, ...] = ()):
-    """Compose's merge of an override file into a base one (the compose spec's 13-merge.md):
-    mappings merge key by key, sequences append, except command, entrypoint and
-    healthcheck.test (replaced) and a service's volumes (one entry per target); !reset
-    removes, !override replaces."""
-    if isinstance(override, Reset):
-        return Reset()
-    if isinstance(override, Override):
-        return override.value
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            result = merge(base.get(key), value, (*path, key))
-            if isinstance(result, Reset):
-                merged.pop(key, None)
-            else:
-                merged[key] = result
-        return merged
-    if isinstance(base, list) and isinstance(override, list):
-        if path[-1] in ("command", "entrypoint") or path[-2:] == ("healthcheck", "test"):
-            return override
-        if path[0] == "services" and path[-1] == "volumes":
-            targets = {volume_target(volume) for volume in override}
-            return [volume for volume in base if volume_target(volume) not in targets] + override
-        return base + override
-    return override
-
-
 @pytest.fixture(scope="module")
 def compose() -> dict:
     """compose.yml with compose.cluster.yml merged in, as `docker compose -f compose.yml -f
@@ -193,7 +130,7 @@ def compose() -> dict:
 
 def test_compose_replaces_mysql_by_haproxy_on_the_shipped_config(compose):
     services = compose["services"]
-    assert set(services) == {"db", "app", "nginx", "prometheus", "grafana", *NODES}
+    assert set(services) == {"db", "app", "certs", "nginx", "prometheus", "grafana", *NODES}
     db = services["db"]
     assert db["image"] == "haproxy:2.6.32"
     assert "command" not in db  # the image's: haproxy -f /usr/local/etc/haproxy/haproxy.cfg
@@ -214,7 +151,7 @@ def test_compose_replaces_mysql_by_haproxy_on_the_shipped_config(compose):
     # The nodes are on their own network only.
     assert compose["networks"]["galera"]["internal"] is True
     published = {name for name, service in services.items() if service.get("ports")}
-    assert published == {"nginx"}
+    assert published == {"nginx", "prometheus", "grafana"}  # the cluster adds none
 
 
 def test_compose_nodes_run_the_shared_galera_cnf_and_the_native_per_node_settings(compose):
@@ -248,7 +185,7 @@ def test_compose_nodes_run_the_shared_galera_cnf_and_the_native_per_node_setting
             assert "GALERA_BOOTSTRAP" not in node.get("environment", {})
     assert dockerfiles == {"docker/galera/Dockerfile"}
     dockerfile = (ROOT / "docker" / "galera" / "Dockerfile").read_text()
-    assert re.search(r"^FROM mariadb:10\.11$", dockerfile, re.M)
+    assert re.search(r"^FROM mariadb:10\.11\.\d+$", dockerfile, re.M)
     assert re.search(r"^COPY docker/galera/galera\.cnf /etc/mysql/conf\.d/galera\.cnf$", dockerfile, re.M)
     assert re.search(r"^COPY docker/galera/entrypoint\.sh (\S+)$", dockerfile, re.M)
     assert 'ENTRYPOINT ["galera-entrypoint.sh"]' in dockerfile

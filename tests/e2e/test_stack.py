@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
+from tests.compose_files import load_compose
 from tests.e2e.conftest import ARTIFACTS, PURGE_INTERVAL, WORKERS
 from tests.factories import bearer
 from tests.processes import DOCKER, ROOT, mariadb_root, metric_total, wait_until
@@ -84,6 +85,27 @@ def test_compose_file_parses_and_every_mounted_file_exists():
     assert set(ports) == {"nginx", "prometheus", "grafana"}
     for name in ("prometheus", "grafana"):
         assert all(port.startswith("127.0.0.1:") for port in ports[name]), ports[name]
+
+
+def test_every_image_is_pinned_to_a_patch_release():
+    """A tag that moves (latest, 8.4, 2.6) rebuilds differently tomorrow; a pinned one is
+    updated on purpose, like the other pins."""
+    references = [
+        service["image"]
+        for path in ("compose.yml", "compose.cluster.yml")
+        for service in load_compose(ROOT / path)["services"].values()
+        if "image" in service
+    ]
+    references += [
+        line.split()[1]
+        for path in ("docker/Dockerfile", "docker/galera/Dockerfile")
+        for line in (ROOT / path).read_text().splitlines()
+        if line.startswith("FROM ")
+    ]
+
+    unpinned = [image for image in references if not re.search(r":v?\d+\.\d+\.\d+(-[a-z0-9.-]+)?$", image)]
+    assert len(references) >= 8
+    assert unpinned == []
 
 
 # --- the API through nginx -------------------------------------------------------------
@@ -166,8 +188,9 @@ def test_nginx_passes_the_request_id_and_the_client_address(stack):
     assert line["remote_addr"] == "127.0.0.1"
 
 
-def raw_request(url: str, request: bytes) -> tuple[int, str, dict]:
-    """Send bytes no HTTP library would; return the status, content type and JSON body."""
+def raw_request(url: str, request: bytes) -> tuple[int, str, dict, dict[str, str]]:
+    """Send bytes no HTTP library would; return the status, content type, JSON body and
+    headers."""
     host, port = urllib.parse.urlsplit(url).netloc.split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
         connection.sendall(request)
@@ -176,7 +199,7 @@ def raw_request(url: str, request: bytes) -> tuple[int, str, dict]:
     head, _, body = response.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), headers["Content-Type"], json.loads(body)
+    return int(lines[0].split()[1]), headers["Content-Type"], json.loads(body), headers
 
 
 @pytest.mark.parametrize(
@@ -191,10 +214,12 @@ def raw_request(url: str, request: bytes) -> tuple[int, str, dict]:
     ids=["body-too-large", "url-too-long", "header-too-large", "bad-request-line", "not-http"],
 )
 def test_nginx_refuses_what_it_cannot_pass_on_with_a_problem_document(stack, request_bytes, status):
-    answer, content_type, body = raw_request(stack.public, request_bytes)
+    answer, content_type, body, headers = raw_request(stack.public, request_bytes)
     assert (answer, content_type) == (status, "application/problem+json")
     assert body["status"] == status
     assert body["detail"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Server"] == "nginx"  # no version
 
 
 @pytest.mark.parametrize(
@@ -208,7 +233,7 @@ def test_nginx_refuses_what_it_cannot_pass_on_with_a_problem_document(stack, req
 )
 def test_gunicorn_refuses_what_it_cannot_parse_with_a_problem_document(stack, request_bytes, status):
     """Without nginx in front (make run), gunicorn's own refusals look like the API's."""
-    answer, content_type, body = raw_request(stack.api, request_bytes)
+    answer, content_type, body, _ = raw_request(stack.api, request_bytes)
     assert (answer, content_type) == (status, "application/problem+json")
     assert body["status"] == status
     assert body["detail"]
@@ -261,7 +286,7 @@ def test_https_answers_with_a_verified_handshake_and_hsts(stack):
     assert version in {"TLSv1.2", "TLSv1.3"}
     assert "localhost" in names
     assert status == 200
-    assert headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     assert "Strict-Transport-Security" not in plain_headers  # meaningless over plain HTTP
 
 
@@ -300,7 +325,7 @@ def test_a_forged_request_id_cannot_forge_nginx_problem_documents(stack, request
     raw = b"POST /items HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\nX-Request-ID: "
     raw += request_id.encode() + b"\r\n\r\n"
 
-    status, content_type, body = raw_request(stack.public, raw)
+    status, content_type, body, _ = raw_request(stack.public, raw)
 
     assert (status, content_type) == (413, "application/problem+json")
     assert body["status"] == 413

@@ -13,8 +13,9 @@ USERNAME = [
     validate.Length(min=1, max=User.USERNAME_LENGTH),
     FullMatch(r"^[A-Za-z0-9_.@+-]+$", error="Use letters A-Z, digits and . @ + - _ only."),
 ]
-# A password a user chooses: at least 12 characters (OWASP ASVS V2.1.1); generated ones have 24.
-PASSWORD = [validate.Length(min=12, max=256), TEXT]
+# A password a user chooses: 12 to 128 characters (OWASP ASVS V2.1.1, V2.1.2); generated ones
+# have 24.
+PASSWORD = [validate.Length(min=12, max=128), TEXT]
 ROLE = validate.OneOf(list(Role.NAMES), error="Unknown role.")
 
 
