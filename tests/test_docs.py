@@ -126,6 +126,28 @@ def test_logo_is_a_png(client):
         assert response.get_data().startswith(b"\x89PNG\r\n\x1a\n")
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../setup.cfg",
+        "/..%2fsetup.cfg",
+        "/vendor/../../config.py",
+        "/vendor/..%2f..%2fconfig.py",
+        "/%2e%2e/%2e%2e/requirements.txt",
+        "/.env",
+        "/.flaskenv",
+        "/vendor/",
+        "/vendor/redoc/",
+        "/static/logo.png",
+    ],
+)
+def test_static_files_are_only_the_named_files_of_webapp_static(client, path):
+    """No directory listing, no path out of webapp/static, no dotfile (OWASP ASVS V4.3.2, V5.3.9)."""
+    with client.get(path) as response:
+        assert response.status_code == 404
+        assert response.mimetype == PROBLEM
+
+
 def test_openapi_describes_every_route_and_method(app, spec):
     missing = []
     for rule in app.url_map.iter_rules():

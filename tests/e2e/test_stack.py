@@ -87,6 +87,21 @@ def test_compose_file_parses_and_every_mounted_file_exists():
         assert all(port.startswith("127.0.0.1:") for port in ports[name]), ports[name]
 
 
+def test_compose_takes_every_secret_from_the_environment_and_refuses_to_start_without_it():
+    """Service accounts never fall back to a default password (OWASP ASVS V2.10.2)."""
+    text = (ROOT / "compose.yml").read_text()
+
+    for name in (
+        "DB_PASSWORD",
+        "DB_ROOT_PASSWORD",
+        "SECRET_KEY",
+        "PASSWORD_PEPPER",
+        "GRAFANA_ADMIN_PASSWORD",
+    ):
+        assert f"${{{name}:?set {name} in .env}}" in text, name
+    assert "root@" not in load_compose(ROOT / "compose.yml")["services"]["app"]["environment"]["DATABASE_URL"]
+
+
 def test_every_image_is_pinned_to_a_patch_release():
     """A tag that moves (latest, 8.4, 2.6) rebuilds differently tomorrow; a pinned one is
     updated on purpose, like the other pins."""
