@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 
 PORT ?= 8080
 
-.PHONY: run test lint format e2e security chaos cluster bench clean
+.PHONY: run test lint format e2e compose security chaos cluster bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(VENV)/.runtime: requirements.txt | $(BIN)/activate
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
+
+$(VENV)/.compose: requirements-compose.txt $(VENV)/.dev
+	$(BIN)/pip install --quiet -r requirements-compose.txt
+	touch $@
 
 ## run: migrate and seed the database (SQLite in instance/ unless DATABASE_URL), serve on PORT
 run: $(VENV)/.runtime
@@ -44,6 +48,11 @@ test: $(VENV)/.dev
 ## e2e: the deployment on loopback (MariaDB, gunicorn x3, nginx, Prometheus, Chromium)
 e2e: $(VENV)/.dev
 	$(BIN)/pytest tests/e2e -v -s -p no:cacheprovider
+
+## compose: compose.yml and compose.cluster.yml run for real on a Docker engine (started, and
+## Debian's docker.io installed, if none answers), with local stand-ins for upstream images
+compose: $(VENV)/.compose
+	$(BIN)/pytest tests/compose -v -s -p no:cacheprovider
 
 ## security: bandit (no medium or high finding), then schemathesis against a live server
 security: $(VENV)/.dev

@@ -70,3 +70,17 @@ def merge(base, override, path: tuple[str, ...] = ()):
             return [volume for volume in base if volume_target(volume) not in targets] + override
         return base + override
     return override
+
+
+def plain(value):
+    """A value of one compose file with its tags dropped (an !override's value as is, !reset
+    as None): what that file says on its own."""
+    if isinstance(value, Override):
+        return plain(value.value)
+    if isinstance(value, Reset):
+        return None
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value

@@ -78,7 +78,7 @@ def http_call(
     context: ssl.SSLContext | None = None,
 ):
     """One HTTP request on a new connection (HTTPS trusting ``context``): (status, headers,
-    parsed JSON or text)."""
+    parsed JSON, text, or the bytes of anything else)."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
@@ -90,7 +90,9 @@ def http_call(
         with error:
             status, response_headers, raw = error.code, error.headers, error.read()
     content_type = response_headers.get("Content-Type", "")
-    return status, response_headers, json.loads(raw) if "json" in content_type else raw.decode()
+    if "json" in content_type:
+        return status, response_headers, json.loads(raw)
+    return status, response_headers, raw.decode() if content_type.startswith("text/") or not raw else raw
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The deployment's compose files run for real, on local stand-ins for the upstream images."""
