@@ -1,17 +1,21 @@
-"""Error answers: problem+json bodies, request ids, routing errors, crashes and integrity errors."""
+"""Error answers: problem+json bodies, request ids, routing errors, crashes, integrity errors,
+and a database node that refuses to serve (a Galera node cut off from its cluster)."""
 
 from __future__ import annotations
 
 import logging
 import re
 
+import pymysql
 import pytest
 from flask import jsonify
-from sqlalchemy import Column, Integer, MetaData, String, Table, UniqueConstraint, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Integer, MetaData, String, Table, UniqueConstraint, event, func, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tests.factories import make_item, make_user
 from tests.helpers import assert_problem
+from webapp.database import is_node_not_ready
 from webapp.errors import duplicated_fields
 from webapp.extensions import db
 from webapp.models import Item
@@ -280,3 +284,112 @@ def test_a_duplicate_key_names_the_fields_of_the_constraint_the_database_reporte
     assert duplicated_fields(raised.value, metadata) == fields
     # The app's own keys are not matched by another table's error.
     assert duplicated_fields(raised.value, db.metadata) is None
+
+
+# What a Galera node answers, while it is cut off from the cluster's primary component, to
+# every statement that touches a table, and to COMMIT and ROLLBACK too.
+NOT_READY = (1047, "WSREP has not yet prepared node for application use")
+
+
+class UnreadyNode:
+    """The app's database answering as a Galera node that cannot serve: the driver raises
+    error 1047 from the calls named in ``refused`` ("execute", "commit", "rollback"), as it
+    raises the server's errors. ``dropped`` counts the connections the pool closed for good."""
+
+    CALLS = {
+        "do_execute": "execute",
+        "do_execute_no_params": "execute",
+        "do_commit": "commit",
+        "do_rollback": "rollback",
+    }
+
+    def __init__(self, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.refused: set[str] = set()
+        self.dropped = 0
+        dialect = engine.dialect
+        error = dialect.loaded_dbapi.OperationalError
+        for method, call in self.CALLS.items():
+            monkeypatch.setattr(dialect, method, self._refusing(call, error, getattr(dialect, method)))
+        event.listen(engine, "invalidate", self._count_drop)
+
+    def _refusing(self, call, error, original):
+        def refusing(*args, **kwargs):
+            if call in self.refused:
+                raise error(*NOT_READY)
+            return original(*args, **kwargs)
+
+        return refusing
+
+    def _count_drop(self, *_args) -> None:
+        self.dropped += 1
+
+
+@pytest.fixture
+def unready_node(app, monkeypatch) -> UnreadyNode:
+    return UnreadyNode(db.engine, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    ("error", "not_ready"),
+    [
+        (pymysql.err.OperationalError(*NOT_READY), True),
+        (OperationalError("SELECT 1", {}, pymysql.err.OperationalError(*NOT_READY)), True),
+        (OperationalError("COMMIT", {}, pymysql.err.OperationalError(1213, "Deadlock found")), False),
+        (OperationalError("SELECT 1", {}, pymysql.err.OperationalError(2013, "Lost connection")), False),
+        (OperationalError("SELECT 1", {}, Exception("database is locked")), False),
+    ],
+    ids=["raw-1047", "wrapped-1047", "deadlock", "lost-connection", "sqlite"],
+)
+def test_only_the_not_ready_error_says_the_node_cannot_serve(error, not_ready):
+    assert is_node_not_ready(error) is not_ready
+
+
+def test_a_node_that_refuses_even_the_rollback_answers_503_with_retry_after(app, client, unready_node):
+    unready_node.refused = {"execute", "commit", "rollback"}
+
+    response = client.get("/users")
+
+    assert_problem(response, 503)
+    assert response.headers["Retry-After"] == str(app.config["DATABASE_RETRY_AFTER"])
+    # The connection whose transaction the node would not end is closed, not pooled ...
+    assert unready_node.dropped == 1
+    # ... and once the node serves again, so does the app, with nothing restarted.
+    unready_node.refused = set()
+    assert client.get("/users").status_code == 200
+
+
+# Connections go back to the pool as they are, as on MySQL (webapp.database.engine_options):
+# the pool's own rollback would otherwise end the transaction the node left open.
+@pytest.mark.parametrize(
+    "app_config", [{"SQLALCHEMY_ENGINE_OPTIONS": {"pool_reset_on_return": None}}], ids=["no-pool-reset"]
+)
+def test_a_write_whose_commit_the_node_refused_is_never_committed_later(client, auth_headers, unready_node):
+    unready_node.refused = {"commit", "rollback"}
+
+    refused = client.post("/items", headers=auth_headers, json={"name": "refused"})
+    unready_node.refused = set()
+    later = client.post("/items", headers=auth_headers, json={"name": "later"})
+
+    assert_problem(refused, 503)
+    assert later.status_code == 201
+    # Left open on a pooled connection, the refused insert would have been committed by the
+    # next request to commit on it.
+    stored = db.session.scalars(select(Item.name).where(Item.name.in_(["refused", "later"]))).all()
+    assert stored == ["later"]
+    assert db.session.scalar(select(func.count()).select_from(Item)) == 1
+
+
+def test_a_rollback_refused_after_the_answer_was_made_does_not_turn_it_into_a_500(
+    client, unready_node, caplog
+):
+    # The node left the primary component between the view's last query and the end of the
+    # request: the view's answer stands, and only the connection goes.
+    unready_node.refused = {"rollback"}
+
+    response = client.get("/users")
+
+    assert response.status_code == 200
+    assert unready_node.dropped == 1
+    assert "rollback failed, connection dropped: OperationalError 1047" in caplog.text
+    unready_node.refused = set()
+    assert client.get("/users").status_code == 200

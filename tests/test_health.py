@@ -1,11 +1,16 @@
-"""Liveness (/healthz) and readiness (/readyz) probes, with and without a reachable database."""
+"""Liveness (/healthz) and readiness (/readyz) probes, with and without a reachable database,
+and on a Galera node that cannot serve."""
+
+import os
 
 import pytest
 
 from tests.conftest import TEST_CONFIG
-from tests.helpers import Permission, expect, permission_test
+from tests.helpers import Permission, assert_problem, expect, permission_test
+from tests.test_errors import UnreadyNode
 from webapp import create_app
 from webapp.extensions import db
+from webapp.health import READINESS
 
 PERMISSIONS = [
     Permission("liveness", "GET", "/healthz", None, expect(200, 200, 200, 200)),
@@ -68,3 +73,50 @@ def test_healthz_stays_200_when_the_database_cannot_connect(unreachable_app):
 
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_is_503_while_the_node_refuses_to_serve(app, client, monkeypatch):
+    # A Galera node cut off from its cluster refuses the query, and new connections too.
+    UnreadyNode(db.engine, monkeypatch).refused = {"execute", "commit", "rollback"}
+
+    response = client.get("/readyz")
+
+    assert assert_problem(response, 503)["detail"] == "Database node not ready"
+
+
+def answering(monkeypatch, rows: list[tuple[str, str]]) -> None:
+    """The server answers the readiness query with these status variables."""
+    dialect = db.engine.dialect
+    execute = dialect.do_execute
+    answer = " UNION ALL ".join(f"SELECT '{name}', '{value}'" for name, value in rows) or "SELECT 1 WHERE 0"
+
+    def do_execute(cursor, statement, parameters, context=None):
+        if statement == READINESS.text:
+            statement = answer
+        return execute(cursor, statement, parameters, context)
+
+    monkeypatch.setattr(dialect, "do_execute", do_execute)
+
+
+STATUSES = {
+    # A Galera node outside the primary component, or joining: it answers a plain SELECT 1.
+    "galera-not-ready": ([("wsrep_provider_name", "Galera"), ("wsrep_ready", "OFF")], 503),
+    "galera-ready": ([("wsrep_provider_name", "Galera"), ("wsrep_ready", "ON")], 200),
+    "mariadb-without-galera": ([("wsrep_provider_name", ""), ("wsrep_ready", "OFF")], 200),
+    "mysql": ([], 200),
+}
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL", "").startswith("mysql"),
+    reason="needs MariaDB (TEST_DATABASE_URL): SQLite has no server status to read",
+)
+@pytest.mark.parametrize(("rows", "status"), STATUSES.values(), ids=STATUSES.keys())
+def test_readyz_on_mysql_reads_whether_a_galera_node_can_serve(app, client, monkeypatch, rows, status):
+    answering(monkeypatch, rows)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == status
+    if status == 503:
+        assert assert_problem(response, 503)["detail"] == "Database node not ready"

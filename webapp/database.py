@@ -10,7 +10,8 @@ from sqlalchemy import Connection, DateTime, MetaData, TypeDecorator
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -51,6 +52,36 @@ def is_conflict(error: BaseException) -> bool:
         return False
     args = getattr(error.orig, "args", ())
     return bool(args) and args[0] in CONFLICT_ERRORS
+
+
+# The error a Galera node answers while it cannot serve the app: cut off from the cluster's
+# primary component (non-Primary), or still joining. 1047, "WSREP has not yet prepared node
+# for application use", to every statement that reads or writes a table, and to COMMIT and
+# ROLLBACK as well.
+NODE_NOT_READY_ERRORS = {1047}
+
+
+def is_node_not_ready(error: BaseException) -> bool:
+    """Whether ``error`` (a DBAPI error, raw or wrapped by SQLAlchemy) says the database node
+    cannot serve the app now, as a Galera node outside the primary component says."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    args = getattr(original, "args", ())
+    return bool(args) and args[0] in NODE_NOT_READY_ERRORS
+
+
+def drop_connections_of_unready_nodes(context: ExceptionContext) -> None:
+    """The engine's handle_error listener: a connection whose node answered "not ready" is
+    closed (SQLAlchemy treats the error as a disconnect), not handed back to the pool.
+
+    Such a node refuses even ROLLBACK: the failed request's transaction, its writes included,
+    would stay open on the connection, and the next request to commit on it once the node
+    rejoins would commit them too. Closing the connection ends that transaction on the server,
+    and the rollbacks SQLAlchemy then runs have nothing to send. Only that connection goes:
+    the others are tried (and dropped) in turn, and work again once the node is back.
+    """
+    if is_node_not_ready(context.original_exception):
+        context.is_disconnect = True
+        context.invalidate_pool_on_disconnect = False
 
 
 def utcnow() -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import cache
 from http import HTTPStatus
 from itertools import chain
@@ -10,13 +11,19 @@ from typing import Any
 
 from flask import Flask, current_app, g, json
 from marshmallow import Schema, fields
-from sqlalchemy import MetaData, UniqueConstraint
-from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy import MetaData, UniqueConstraint, event
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from webapp.database import is_conflict
+from webapp.database import drop_connections_of_unready_nodes, is_conflict
 from webapp.logs import describe_exception
 
 logger = logging.getLogger(__name__)
@@ -129,11 +136,44 @@ def duplicated_fields(error: IntegrityError, metadata: MetaData) -> tuple[str, .
     return next((columns for key, columns in unique_keys(metadata).items() if message.endswith(key)), None)
 
 
+def _unless_dropped(end: Callable[[], None]) -> None:
+    """Run ``end`` (the session's rollback or close). A rollback that fails because its
+    connection is gone (lost, or closed as a Galera node's that refused the ROLLBACK:
+    webapp.database.drop_connections_of_unready_nodes) has nothing left to end: the server
+    ended the transaction with the connection. So it is not an error of the request."""
+    try:
+        end()
+    except DBAPIError as failure:
+        if not failure.connection_invalidated:
+            raise
+        logger.warning("rollback failed, connection dropped: %s", _name(failure))
+
+
+def end_transaction() -> None:
+    """Roll back the session's failed transaction, so nothing later in the request trips over it."""
+    _unless_dropped(current_app.extensions["sqlalchemy"].session.rollback)
+
+
+def close_session(_error: BaseException | None = None) -> None:
+    """Close the context's session, if it has one: Flask-SQLAlchemy's teardown does too, but
+    would let a failed rollback escape the app, after the answer was made."""
+    session = current_app.extensions["sqlalchemy"].session
+    if session.registry.has():
+        _unless_dropped(session.close)
+
+
+def _name(error: BaseException) -> str:
+    """The error's class, and the database's error number when it has one ("OperationalError
+    1047"): never its message, which may quote SQL parameters."""
+    args = getattr(getattr(error, "orig", None), "args", ())
+    return f"{type(error).__name__} {args[0]}" if args and isinstance(args[0], int) else type(error).__name__
+
+
 def handle_integrity_error(error: IntegrityError):
     """A unique constraint the database enforced (a lost race included): 409, naming the field
     from the models' own unique constraints, never quoting the SQL."""
     # End the failed transaction now, so nothing later in this request trips over it.
-    current_app.extensions["sqlalchemy"].session.rollback()
+    end_transaction()
     fields_ = duplicated_fields(error, current_app.extensions["sqlalchemy"].metadata)
     if fields_ is not None:
         what = fields_[0] if len(fields_) == 1 else "combination of " + " and ".join(fields_)
@@ -147,9 +187,12 @@ def handle_database_unavailable(error: Exception):
     conflicts: 503, and a hint when to retry.
 
     The pool's pre-ping replaces connections the server dropped, so once the database is
-    back the next requests succeed without a restart.
+    back the next requests succeed without a restart. A Galera node cut off from the
+    cluster's primary component answers the same way: it refuses the data (error 1047), and
+    the ROLLBACK too, so its connection is dropped instead
+    (webapp.database.drop_connections_of_unready_nodes).
     """
-    current_app.extensions["sqlalchemy"].session.rollback()
+    end_transaction()
     if is_conflict(error):
         # Every attempt lost to concurrent transactions (see webapp/transactions.py).
         attempts = current_app.config["DATABASE_CONFLICT_ATTEMPTS"]
@@ -158,7 +201,7 @@ def handle_database_unavailable(error: Exception):
         return problem(
             503, "The request conflicted with concurrent ones; try again.", headers=[("Retry-After", "1")]
         )
-    logger.error("database unavailable: %s", type(error).__name__)
+    logger.error("database unavailable: %s", _name(error))
     retry_after = str(current_app.config["DATABASE_RETRY_AFTER"])
     return problem(
         503, "The database is unavailable; try again shortly.", headers=[("Retry-After", retry_after)]
@@ -173,10 +216,19 @@ def handle_unexpected_error(error: Exception):
 
 
 def init_app(app: Flask) -> None:
-    """Register the renderer for every error the app can raise."""
+    """Register the renderer for every error the app can raise, and what keeps a database
+    that fails while a request ends from turning its answer into a 500."""
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(IntegrityError, handle_integrity_error)
     # Connection lost or refused, timeouts, lock waits: DBAPI OperationalError and friends.
     for error in (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError, StaleDataError):
         app.register_error_handler(error, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)
+    with app.app_context():
+        engine = app.extensions["sqlalchemy"].engine
+    event.listen(engine, "handle_error", drop_connections_of_unready_nodes)
+    # Before Flask-SQLAlchemy's own teardown (registered earlier, so run later) closes the
+    # session: its rollback would raise out of the app, after the answer was made, if the
+    # connection failed on the way (a Galera node that left the primary component since the
+    # request's last statement refuses the ROLLBACK).
+    app.teardown_appcontext(close_session)
