@@ -295,6 +295,9 @@ class Node:
             return "SST"
         if "rsync IST completed on joiner" in text:
             return "IST"
+        # A node that stayed up (cut off, then back) gets IST without the script.
+        if "IST received" in text:
+            return "IST"
         return "none"
 
     def recover_position(self, timeout: float = 60) -> str | None:
@@ -343,6 +346,18 @@ class Node:
         if self.process is None:
             return
         reap(self.process)
+
+    def isolate(self, isolated: bool = True) -> None:
+        """Cut the node off from its peers without stopping it, or end that (``False``): Galera's
+        gmcast.isolate drops all group traffic to and from the node, as a network partition
+        would. The node goes on answering SQL clients; once the others drop it from the group
+        (evs.suspect_timeout, LAN_TIMEOUTS) it is a component of its own, non-Primary, that
+        refuses the application's queries. Healed, it rejoins and catches up by IST (then
+        wait_synced() tells ``last_transfer``)."""
+        if not isolated:
+            self._log_offset = self.error_log.stat().st_size
+        with self.connect() as connection, connection.cursor() as cursor:
+            cursor.execute(f"SET GLOBAL wsrep_provider_options = 'gmcast.isolate={int(isolated)}'")
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """A clean shutdown: SIGTERM, wait (SIGKILL after ``timeout`` s)."""

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
 import time
 import uuid
@@ -194,3 +196,126 @@ class Writers:
     def of(self, name: str, keep: Callable[[float], bool] = lambda _: True) -> list[Written]:
         """The answers through instance ``name``, answered at a time ``keep`` accepts."""
         return [answer for answer in self.answers if answer.instance == name and keep(answer.at)]
+
+
+PROBLEM = "application/problem+json"
+
+
+class Reply(NamedTuple):
+    """One answer of the mixed load: its instance, the request ("POST /items"), the status
+    (0: no answer), the Retry-After header, whether it is a problem document, the item name a
+    creation sent, and when it was sent and answered, in seconds since the load started."""
+
+    instance: str
+    request: str
+    status: int
+    retry_after: str | None
+    problem: bool
+    item: str | None
+    sent: float
+    at: float
+
+    @property
+    def failed(self) -> bool:
+        return self.status >= 500 or self.status == 0
+
+    @property
+    def unavailable(self) -> bool:
+        """A 503 problem that says when to retry: the answer of an instance without a database."""
+        return self.status == 503 and self.problem and bool(self.retry_after)
+
+
+def ask(instance: Instance, method: str, path: str, body=None, token: str | None = None, timeout: float = 15):
+    """(status, Retry-After, problem document?, parsed body or None); status 0 when the instance
+    itself does not answer."""
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", int(instance.base.rsplit(":", 1)[1]), timeout=timeout
+    )
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        connection.request(method, path, json.dumps(body) if body is not None else None, headers)
+        response = connection.getresponse()
+        data = response.read()
+    except OSError:
+        return 0, None, False, None
+    finally:
+        connection.close()
+    kind = response.headers.get_content_type()
+    parsed = json.loads(data) if kind in ("application/json", PROBLEM) and data else None
+    return response.status, response.headers.get("Retry-After"), kind == PROBLEM, parsed
+
+
+@dataclass
+class MixedLoad:
+    """One client per instance, each repeating a mix of requests that all need the database:
+    create an item, read it back, a page of items, a page of users, the caller's account.
+    Every answer is written down; ``probed`` instances also get their /readyz polled (by a
+    client of their own) into ``readiness``."""
+
+    instances: list[Instance]
+    token: str
+    probed: list[Instance] = field(default_factory=list)
+    prefix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    replies: list[Reply] = field(default_factory=list)
+    readiness: list[Reply] = field(default_factory=list)
+    stopped: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    started: float = 0.0
+    pause: float = 0.02
+    probe_every: float = 0.2
+
+    def _call(self, instance: Instance, into: list, request: str, path: str, body=None, item=None):
+        """Send ``request`` ("GET /items/{id}") to ``path``; write the answer down in ``into``."""
+        method = request.split()[0]
+        sent = self.elapsed()
+        status, retry_after, problem, parsed = ask(instance, method, path, body, self.token)
+        into.append(Reply(instance.name, request, status, retry_after, problem, item, sent, self.elapsed()))
+        return status, parsed
+
+    def _load(self, instance: Instance) -> None:
+        number, last_id = 0, None
+        while not self.stopped.is_set():
+            number += 1
+            name = f"{self.prefix}-{instance.name}-{number}"
+            status, parsed = self._call(instance, self.replies, "POST /items", "/items", {"name": name}, name)
+            if status == 201:
+                last_id = parsed["id"]
+            if last_id is not None:
+                self._call(instance, self.replies, "GET /items/{id}", f"/items/{last_id}")
+            self._call(instance, self.replies, "GET /items", "/items?limit=5")
+            self._call(instance, self.replies, "GET /users", "/users?limit=5")
+            self._call(instance, self.replies, "GET /auth/me", "/auth/me")
+            time.sleep(self.pause)
+
+    def _probe(self, instance: Instance) -> None:
+        while not self.stopped.is_set():
+            self._call(instance, self.readiness, "GET /readyz", "/readyz")
+            time.sleep(self.probe_every)
+
+    def start(self) -> MixedLoad:
+        self.started = time.monotonic()
+        self.threads = [threading.Thread(target=self._load, args=(instance,)) for instance in self.instances]
+        self.threads += [threading.Thread(target=self._probe, args=(instance,)) for instance in self.probed]
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        for thread in self.threads:
+            thread.join(30)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def of(self, name: str, keep: Callable[[float], bool] = lambda _: True) -> list[Reply]:
+        """The answers through instance ``name``, answered at a time ``keep`` accepts."""
+        return [reply for reply in self.replies if reply.instance == name and keep(reply.at)]
+
+    def acknowledged(self) -> list[str]:
+        """The names of the items whose creation was answered 201."""
+        return [
+            reply.item for reply in self.replies if reply.request == "POST /items" and reply.status == 201
+        ]
