@@ -36,8 +36,9 @@ PARTITION_SECONDS = 14  # how long the isolated node stays cut off
 # The others drop a silent node after evs.suspect_timeout (3 s, tests/cluster/galera.py), at
 # most evs.inactive_timeout (6 s); the isolated node then finds itself alone, non-Primary.
 CUT_OFF_BOUND = 15
-# Meanwhile the majority's commits, and its reads (wsrep_sync_wait), wait: the stall. No answer
-# of theirs takes longer than this (nor fails).
+# Meanwhile the majority's commits, and its reads (wsrep_sync_wait), wait: the stall, at most
+# evs.inactive_timeout (6 s) and the view change (4.5 s measured). No answer of theirs takes
+# longer than this, nor fails (past the query timeout, 10 s, it would).
 STALL_BOUND = 10
 # Healed, the node rejoins by IST; its instance serves again within this many seconds.
 HEAL_BOUND = 20
