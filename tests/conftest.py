@@ -19,7 +19,7 @@ from tests.factories import login, make_user
 from webapp import create_app
 from webapp.cache import clear_caches
 from webapp.config import Config
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import Role, RowCount, Version
 
 TEST_CONFIG = {"APP_ENV": "testing"}

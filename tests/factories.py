@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import itertools
 
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import Item, Role, User
 
 PASSWORD = "correct horse battery"

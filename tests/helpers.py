@@ -110,9 +110,9 @@ def permission_test(rows: list[Permission]):
 
 
 @dataclass(frozen=True)
-class Listed:
+class PagedList:
     """How a resource's list is called and grown, for the shared pagination tests
-    (tests/test_pagination.py): each resource's test module has a function ``listed(request)``
+    (tests/test_pagination.py): each resource's test module has a function ``paged_list(request)``
     returning one (tests/test_items.py shows how)."""
 
     headers: dict[str, str]  # what a client sends to read the list

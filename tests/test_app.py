@@ -1,5 +1,6 @@
 """create_app itself: config layering, start-up checks and a factory that connects to nothing."""
 
+import json
 import subprocess
 import sys
 
@@ -18,7 +19,7 @@ from webapp.config import (
     config_class,
     environment_overrides,
 )
-from webapp.extensions import db
+from webapp.database import db
 
 UNREACHABLE_MYSQL = "mysql+pymysql://nobody@127.0.0.1:1/x"
 SECRETS = {"SECRET_KEY": "s" * 48, "PASSWORD_PEPPER": "p" * 48}
@@ -283,6 +284,26 @@ def test_importing_webapp_and_creating_an_app_start_no_thread_and_no_connection(
     )
 
     assert result.returncode == 0, result.stderr
+
+
+# What the HTTP layer brings in; the models must load none of it, however indirectly.
+HTTP_MODULES = ("flask_smorest", "webargs", "apispec", "marshmallow", "prometheus_client")
+HTTP_APP_MODULES = ("webapp.openapi", "webapp.errors", "webapp.extensions", "webapp.logs", "webapp.metrics")
+
+
+def test_the_models_know_nothing_of_http():
+    """In a fresh interpreter, importing the models (as a script, a migration or a job does)
+    loads no web framework piece and none of the app's HTTP modules."""
+    code = "import json, sys, webapp.models; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout)
+
+    http = [name for name in loaded if name.split(".")[0] in HTTP_MODULES or name in HTTP_APP_MODULES]
+    assert "webapp.models.item" in loaded
+    assert http == []
 
 
 @pytest.mark.parametrize("trusted", [0, 1])

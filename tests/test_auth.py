@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from tests.conftest import IsolatedClient, make_app
 from tests.factories import PASSWORD, bearer, login, make_user
 from tests.helpers import Permission, assert_problem, expect, permission_test, utc_time
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import Role, Token, User
 
 BAD_CREDENTIALS = "Incorrect username or password"

@@ -7,8 +7,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from tests.factories import login, make_user
-from webapp.database import utcnow
-from webapp.extensions import db
+from webapp.database import db, utcnow
 from webapp.models import Item, RetiredRefreshToken, Role, Token, User, Version
 
 SHOWN_PASSWORD = re.compile(r"password \(shown once\): (\S+)")

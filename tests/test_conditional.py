@@ -10,7 +10,7 @@ from sqlalchemy import event, select
 
 from tests.factories import PASSWORD, make_item
 from tests.helpers import assert_problem
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import Item, User
 
 

@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import delete, insert, select, text, update
 
 from tests.factories import login, make_item, make_user
-from webapp.database import utcnow
-from webapp.extensions import db
+from webapp.database import db, utcnow
 from webapp.models import Item, Role, RowCount, User
 from webapp.models.row_count import KEPT_COUNTS, trigger_names
 

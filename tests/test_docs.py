@@ -6,7 +6,7 @@ import pytest
 
 from tests.factories import PASSWORD, basic, make_user
 from tests.helpers import PROBLEM
-from webapp.extensions import db
+from webapp.database import db
 
 DOCS_PATHS = ["/docs", "/openapi.json"]
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
@@ -29,6 +29,12 @@ def operations(spec: dict):
         for method, operation in item.items():
             if method in HTTP_METHODS:
                 yield path, method, operation
+
+
+def parameters_of(spec: dict, path: str, operation: dict) -> list[dict]:
+    """An operation's parameters: its path's (X-Version, ids) and its own, resolved."""
+    listed = spec["paths"][path].get("parameters", []) + operation.get("parameters", [])
+    return [resolve(spec, parameter) for parameter in listed]
 
 
 def concrete(path: str) -> str:
@@ -242,7 +248,7 @@ def test_openapi_documents_the_version_gate_exactly_on_gated_operations(app, spe
     assert {"/versions", "/healthz", "/readyz"}.isdisjoint(gated_paths_)  # the contract's ungated ones
     wrong = []
     for path, method, operation in operations(spec):
-        parameters = [resolve(spec, p) for p in operation.get("parameters", [])]
+        parameters = parameters_of(spec, path, operation)
         has_header = any(p["in"] == "header" and p["name"] == "X-Version" for p in parameters)
         has_426 = "426" in operation["responses"]
         gated = path in gated_paths_

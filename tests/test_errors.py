@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tests.factories import make_item, make_user
 from tests.helpers import assert_problem
-from webapp.database import is_node_not_ready
+from webapp.database import db
+from webapp.dialects import is_node_not_ready
 from webapp.errors import duplicated_fields
-from webapp.extensions import db
 from webapp.models import Item
 from webapp.permissions import login_required
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import PASSWORD, basic, login
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import Item, Role
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"

@@ -9,7 +9,7 @@ from tests.conftest import TEST_CONFIG
 from tests.helpers import Permission, assert_problem, expect, permission_test
 from tests.test_errors import UnreadyNode
 from webapp import create_app
-from webapp.extensions import db
+from webapp.database import db
 from webapp.health import READINESS
 
 PERMISSIONS = [

@@ -13,7 +13,7 @@ from tests.factories import basic, login, make_item, make_user
 from tests.helpers import assert_problem
 from tests.hostile import CASES, VALID_BODIES, paths
 from tests.test_docs import operations
-from webapp.extensions import db
+from webapp.database import db
 
 
 def everything() -> dict[str, list]:

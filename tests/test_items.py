@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.factories import login, make_item, make_user
-from tests.helpers import Listed, Permission, assert_problem, cases, expect, permission_test, utc_time
-from webapp.extensions import db
+from tests.helpers import PagedList, Permission, assert_problem, cases, expect, permission_test, utc_time
+from webapp.database import db
 
 ITEM_FIELDS = {"id", "name", "description", "user_id", "created_at", "updated_at"}
 
@@ -23,10 +23,12 @@ PERMISSIONS = [
 test_each_actor_gets_the_status_the_contract_gives = permission_test(PERMISSIONS)
 
 
-def listed(request) -> Listed:
+def paged_list(request) -> PagedList:
     """GET /items as a logged-in user, grown by items that user owns (tests/test_pagination.py)."""
     owner = request.getfixturevalue("user")
-    return Listed(request.getfixturevalue("auth_headers"), lambda label: make_item(owner, label).id, "name")
+    return PagedList(
+        request.getfixturevalue("auth_headers"), lambda label: make_item(owner, label).id, "name"
+    )
 
 
 @pytest.fixture

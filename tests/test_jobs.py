@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from tests.factories import login, make_user
-from webapp.database import utcnow
-from webapp.extensions import db, scheduler
+from webapp.database import db, utcnow
+from webapp.extensions import scheduler
 from webapp.jobs import (
     JOB_RUN_RETENTION,
     PURGE_JOB,

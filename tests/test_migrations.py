@@ -9,7 +9,8 @@ from sqlalchemy import func, inspect, select
 
 from tests.conftest import release_connections
 from tests.factories import login, make_item, make_user
-from webapp.extensions import db, migrate
+from webapp.database import db
+from webapp.extensions import migrate
 from webapp.models import Item, Role, Token, User
 
 APP_TABLES = set(db.metadata.tables)

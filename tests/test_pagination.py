@@ -1,12 +1,14 @@
 """Pagination of every list endpoint: defaults, totals, clamped limits, bad arguments and stable order.
 
 The lists are found in the app's OpenAPI document (a GET answering {page, limit, total, ...});
-each resource's test module says how to call and grow its list (``listed``, tests/helpers.Listed).
+each resource's test module says how to call and grow its list (``paged_list``,
+tests/helpers.PagedList).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,7 +41,7 @@ LISTS = list_endpoints()
 
 
 @dataclass
-class Listing:
+class ListUnderTest:
     """One list endpoint, the way a client calls it, and a way to add rows to it."""
 
     path: str
@@ -70,80 +72,90 @@ class Listing:
         return [row["id"] for row in body[self.key]]
 
 
+def paged_list_of(blueprint: str) -> Callable | None:
+    """The ``paged_list`` of the blueprint's test module; None while either is missing."""
+    if importlib.util.find_spec(f"tests.test_{blueprint}") is None:
+        return None
+    return getattr(importlib.import_module(f"tests.test_{blueprint}"), "paged_list", None)
+
+
 def test_every_list_says_how_to_call_and_grow_it():
     assert LISTS, "no list endpoint found in the OpenAPI document"
     missing = [
-        f"tests/test_{blueprint}.py: add listed(request) -> tests.helpers.Listed for GET {path}"
+        f"tests/test_{blueprint}.py: add paged_list(request) -> tests.helpers.PagedList for GET {path}"
         for path, (blueprint, _) in LISTS.items()
-        if not hasattr(importlib.import_module(f"tests.test_{blueprint}"), "listed")
+        if paged_list_of(blueprint) is None
     ]
     assert missing == [], "\n".join(missing)
 
 
 @pytest.fixture(params=sorted(LISTS))
-def listing(request, app) -> Listing:
+def the_list(request, app) -> ListUnderTest:
     """Each list of the app, as its resource's test module calls and grows it."""
     blueprint, key = LISTS[request.param]
-    listed = importlib.import_module(f"tests.test_{blueprint}").listed(request)
-    return Listing(request.param, key, listed.headers, listed.add, listed.text_filter)
+    paged_list = paged_list_of(blueprint)
+    if paged_list is None:
+        pytest.fail(f"tests/test_{blueprint}.py needs paged_list(request) -> tests.helpers.PagedList")
+    described = paged_list(request)
+    return ListUnderTest(request.param, key, described.headers, described.add, described.text_filter)
 
 
 @pytest.fixture
-def filter_name(listing) -> str:
-    return listing.text_filter
+def filter_name(the_list) -> str:
+    return the_list.text_filter
 
 
-def test_defaults_are_page_1_and_limit_20(client, listing):
-    ids = listing.fill(21)
+def test_defaults_are_page_1_and_limit_20(client, the_list):
+    ids = the_list.fill(21)
 
-    body = listing.page(client)
+    body = the_list.page(client)
 
     assert (body["page"], body["limit"], body["total"]) == (1, 20, 21)
-    assert listing.row_ids(body) == ids[:20]
+    assert the_list.row_ids(body) == ids[:20]
 
 
-def test_total_counts_every_match_while_the_page_holds_limit_rows(client, listing, filter_name):
-    listing.fill(4, "other")
-    matching = listing.fill(7, "match")[4:]
+def test_total_counts_every_match_while_the_page_holds_limit_rows(client, the_list, filter_name):
+    the_list.fill(4, "other")
+    matching = the_list.fill(7, "match")[4:]
 
-    body = listing.page(client, {filter_name: "match", "limit": 3})
+    body = the_list.page(client, {filter_name: "match", "limit": 3})
 
     assert (body["page"], body["limit"], body["total"]) == (1, 3, 7)
-    assert listing.row_ids(body) == matching[:3]
+    assert the_list.row_ids(body) == matching[:3]
 
 
-def test_second_page_holds_the_rest(client, listing):
-    ids = listing.fill(7)
+def test_second_page_holds_the_rest(client, the_list):
+    ids = the_list.fill(7)
 
-    body = listing.page(client, {"page": 2, "limit": 5})
+    body = the_list.page(client, {"page": 2, "limit": 5})
 
     assert (body["page"], body["limit"], body["total"]) == (2, 5, 7)
-    assert listing.row_ids(body) == ids[5:]
+    assert the_list.row_ids(body) == ids[5:]
 
 
 @pytest.mark.parametrize("limit", [101, 1000, 10**30])
-def test_limit_above_the_maximum_is_clamped_to_100(client, listing, limit):
-    listing.fill(101)
+def test_limit_above_the_maximum_is_clamped_to_100(client, the_list, limit):
+    the_list.fill(101)
 
-    body = listing.page(client, {"limit": limit})
+    body = the_list.page(client, {"limit": limit})
 
     assert (body["limit"], body["total"]) == (100, 101)
-    assert len(body[listing.key]) == 100
+    assert len(body[the_list.key]) == 100
 
 
-def test_limit_at_the_maximum_is_kept(client, listing):
-    listing.fill(3)
+def test_limit_at_the_maximum_is_kept(client, the_list):
+    the_list.fill(3)
 
-    assert listing.page(client, {"limit": 100})["limit"] == 100
+    assert the_list.page(client, {"limit": 100})["limit"] == 100
 
 
 @pytest.mark.parametrize(("page", "limit"), [(2, 3), (3, 2), (1000, 20), (2**31 - 1, 100)])
-def test_page_beyond_the_end_is_empty_with_the_right_total(client, listing, page, limit):
-    listing.fill(3)
+def test_page_beyond_the_end_is_empty_with_the_right_total(client, the_list, page, limit):
+    the_list.fill(3)
 
-    body = listing.page(client, {"page": page, "limit": limit})
+    body = the_list.page(client, {"page": page, "limit": limit})
 
-    assert (body["page"], body["limit"], body["total"], body[listing.key]) == (page, limit, 3, [])
+    assert (body["page"], body["limit"], body["total"], body[the_list.key]) == (page, limit, 3, [])
 
 
 @pytest.mark.parametrize(
@@ -172,10 +184,10 @@ def test_page_beyond_the_end_is_empty_with_the_right_total(client, listing, page
         ("limit=1_0", "limit"),
     ],
 )
-def test_invalid_page_or_limit_is_422_naming_the_argument(client, listing, query, field):
-    listing.fill(1)
+def test_invalid_page_or_limit_is_422_naming_the_argument(client, the_list, query, field):
+    the_list.fill(1)
 
-    response = listing.get(client, query)
+    response = the_list.get(client, query)
 
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
@@ -185,18 +197,18 @@ def test_invalid_page_or_limit_is_422_naming_the_argument(client, listing, query
     assert body["detail"]
 
 
-def test_rows_are_ordered_by_id_across_pages(client, listing):
+def test_rows_are_ordered_by_id_across_pages(client, the_list):
     # Labels sort in the opposite order to creation, so only an id order passes.
     ids = [
-        listing.add(label) for label in ("zulu", "yankee", "xray", "whiskey", "victor", "uniform", "tango")
+        the_list.add(label) for label in ("zulu", "yankee", "xray", "whiskey", "victor", "uniform", "tango")
     ]
 
-    pages = [listing.page(client, {"page": page, "limit": 2}) for page in (1, 2, 3, 4)]
-    again = [listing.page(client, {"page": page, "limit": 2}) for page in (1, 2, 3, 4)]
+    pages = [the_list.page(client, {"page": page, "limit": 2}) for page in (1, 2, 3, 4)]
+    again = [the_list.page(client, {"page": page, "limit": 2}) for page in (1, 2, 3, 4)]
 
-    walked = [row_id for body in pages for row_id in listing.row_ids(body)]
+    walked = [row_id for body in pages for row_id in the_list.row_ids(body)]
     assert walked == sorted(ids)
-    assert [listing.row_ids(body) for body in again] == [listing.row_ids(body) for body in pages]
+    assert [the_list.row_ids(body) for body in again] == [the_list.row_ids(body) for body in pages]
 
 
 class TestSmallerConfiguredMaximum:
@@ -206,30 +218,30 @@ class TestSmallerConfiguredMaximum:
     def app_config(self) -> dict:
         return {"PAGE_LIMIT_MAX": 5, "PAGE_LIMIT_DEFAULT": 3}
 
-    def test_default_limit_is_the_configured_default(self, client, listing):
-        ids = listing.fill(6)
+    def test_default_limit_is_the_configured_default(self, client, the_list):
+        ids = the_list.fill(6)
 
-        body = listing.page(client)
+        body = the_list.page(client)
 
         assert (body["limit"], body["total"]) == (3, 6)
-        assert listing.row_ids(body) == ids[:3]
+        assert the_list.row_ids(body) == ids[:3]
 
     @pytest.mark.parametrize(("asked", "used"), [(4, 4), (5, 5), (6, 5), (100, 5), (10**30, 5)])
-    def test_limit_is_clamped_to_the_configured_maximum(self, client, listing, asked, used):
-        ids = listing.fill(6)
+    def test_limit_is_clamped_to_the_configured_maximum(self, client, the_list, asked, used):
+        ids = the_list.fill(6)
 
-        body = listing.page(client, {"limit": asked})
+        body = the_list.page(client, {"limit": asked})
 
         assert (body["limit"], body["total"]) == (used, 6)
-        assert listing.row_ids(body) == ids[:used]
+        assert the_list.row_ids(body) == ids[:used]
 
-    def test_pages_step_by_the_clamped_limit(self, client, listing):
-        ids = listing.fill(6)
+    def test_pages_step_by_the_clamped_limit(self, client, the_list):
+        ids = the_list.fill(6)
 
-        body = listing.page(client, {"page": 2, "limit": 50})
+        body = the_list.page(client, {"page": 2, "limit": 50})
 
         assert (body["page"], body["limit"]) == (2, 5)
-        assert listing.row_ids(body) == ids[5:]
+        assert the_list.row_ids(body) == ids[5:]
 
 
 def links_of(response) -> dict[str, str]:
@@ -250,68 +262,68 @@ def links_of(response) -> dict[str, str]:
         (9, {"first": 1, "prev": 4, "last": 4}),
     ],
 )
-def test_a_page_links_to_the_first_prev_next_and_last_that_exist(client, listing, page, rels):
-    ids = listing.fill(10)
+def test_a_page_links_to_the_first_prev_next_and_last_that_exist(client, the_list, page, rels):
+    ids = the_list.fill(10)
 
-    response = listing.get(client, {"page": page, "limit": 3})
+    response = the_list.get(client, {"page": page, "limit": 3})
 
     assert response.status_code == 200
-    assert links_of(response) == {rel: f"{listing.path}?page={n}&limit=3" for rel, n in rels.items()}
+    assert links_of(response) == {rel: f"{the_list.path}?page={n}&limit=3" for rel, n in rels.items()}
     # The body is the page it always was.
-    assert listing.row_ids(response.get_json()) == ids[(page - 1) * 3 : page * 3]
+    assert the_list.row_ids(response.get_json()) == ids[(page - 1) * 3 : page * 3]
 
 
-def test_links_keep_the_filters_and_the_limit_used(client, listing, filter_name):
-    listing.fill(5, prefix="match")
-    listing.fill(3, prefix="other")
+def test_links_keep_the_filters_and_the_limit_used(client, the_list, filter_name):
+    the_list.fill(5, prefix="match")
+    the_list.fill(3, prefix="other")
 
-    response = listing.get(client, {filter_name: "match", "limit": 1000, "page": 2})
+    response = the_list.get(client, {filter_name: "match", "limit": 1000, "page": 2})
 
     assert response.get_json()["total"] == 5
     assert links_of(response) == {
-        "first": f"{listing.path}?{filter_name}=match&page=1&limit=100",
-        "prev": f"{listing.path}?{filter_name}=match&page=1&limit=100",
-        "last": f"{listing.path}?{filter_name}=match&page=1&limit=100",
+        "first": f"{the_list.path}?{filter_name}=match&page=1&limit=100",
+        "prev": f"{the_list.path}?{filter_name}=match&page=1&limit=100",
+        "last": f"{the_list.path}?{filter_name}=match&page=1&limit=100",
     }
-    followed = listing.get(client, links_of(response)["last"].partition("?")[2])
+    followed = the_list.get(client, links_of(response)["last"].partition("?")[2])
     assert followed.get_json()["total"] == 5
 
 
-def test_an_empty_list_links_to_its_one_page(client, listing):
-    response = listing.get(client, {"limit": 5})
+def test_an_empty_list_links_to_its_one_page(client, the_list):
+    response = the_list.get(client, {"limit": 5})
 
     assert links_of(response) == {
-        "first": f"{listing.path}?page=1&limit=5",
-        "last": f"{listing.path}?page=1&limit=5",
+        "first": f"{the_list.path}?page=1&limit=5",
+        "last": f"{the_list.path}?page=1&limit=5",
     }
 
 
-def test_a_filter_value_is_escaped_in_the_links(client, listing, filter_name):
-    listing.add("a&b c")
+def test_a_filter_value_is_escaped_in_the_links(client, the_list, filter_name):
+    the_list.add("a&b c")
 
-    response = listing.get(client, {filter_name: "a&b c"})
+    response = the_list.get(client, {filter_name: "a&b c"})
 
-    assert links_of(response)["first"] == f"{listing.path}?{filter_name}=a%26b+c&page=1&limit=20"
-    assert listing.get(client, links_of(response)["first"].partition("?")[2]).get_json()["total"] == 1
+    assert links_of(response)["first"] == f"{the_list.path}?{filter_name}=a%26b+c&page=1&limit=20"
+    assert the_list.get(client, links_of(response)["first"].partition("?")[2]).get_json()["total"] == 1
 
 
-def test_links_keep_only_the_arguments_the_list_knows(client, listing, filter_name):
-    listing.add("kept")
+def test_links_keep_only_the_arguments_the_list_knows(client, the_list, filter_name):
+    the_list.add("kept")
 
-    response = listing.get(client, {filter_name: "kept", "utm_source": "x" * 3000, "limit": 5})
+    response = the_list.get(client, {filter_name: "kept", "utm_source": "x" * 3000, "limit": 5})
 
     assert response.status_code == 200
-    assert links_of(response)["first"] == f"{listing.path}?{filter_name}=kept&page=1&limit=5"
+    assert links_of(response)["first"] == f"{the_list.path}?{filter_name}=kept&page=1&limit=5"
 
 
-def test_a_link_header_too_long_for_a_proxy_is_left_out(client, listing, filter_name):
-    listing.add("kept")
+def test_a_link_header_too_long_for_a_proxy_is_left_out(client, the_list, filter_name):
+    the_list.add("kept")
     # The filter sent 800 times over: each link would carry all of it, beyond a proxy's buffer.
     query = "&".join([f"{filter_name}=kept"] * 800)
 
-    response = listing.get(client, query)
+    response = the_list.get(client, query)
 
     assert response.status_code == 200
     assert "Link" not in response.headers
     assert response.get_json()["total"] == 1
-    assert len(listing.get(client, "&".join([f"{filter_name}=kept"] * 20)).headers["Link"]) > 0
+    assert len(the_list.get(client, "&".join([f"{filter_name}=kept"] * 20)).headers["Link"]) > 0

@@ -12,7 +12,7 @@ from tests.factories import make_user
 from tests.processes import GUNICORN, ROOT, app_environment, free_port
 from webapp import check_deployment, create_app
 from webapp.config import DEV_PASSWORD_PEPPER, DEV_SECRET_KEY, DevelopmentConfig
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import Role
 
 SECRETS = {"SECRET_KEY": "k" * 48, "PASSWORD_PEPPER": "q" * 48}

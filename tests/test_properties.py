@@ -12,7 +12,7 @@ from marshmallow import ValidationError, fields
 from sqlalchemy import select
 
 from tests.factories import make_item
-from webapp.extensions import db
+from webapp.database import db
 from webapp.fields import NAME
 from webapp.items.schemas import ItemSchema, ItemUpdateSchema
 from webapp.models import Item, User

@@ -18,7 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from tests.conftest import IsolatedClient, make_app
 from tests.factories import PASSWORD, basic, login, make_user
 from tests.processes import GUNICORN, Stack, app_environment, free_port
-from webapp.extensions import db
+from webapp.database import db
 
 PER_ACCOUNT = 3
 PER_ADDRESS = 5

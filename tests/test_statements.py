@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.factories import PASSWORD, login, make_item, make_user
-from webapp.extensions import db
+from webapp.database import db
 
 
 @pytest.fixture

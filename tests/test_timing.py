@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import PASSWORD, make_user
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import User
 
 ROUNDS = 15

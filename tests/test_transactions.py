@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
 
 from tests.factories import make_item, make_user
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import Item
 
 pytestmark = pytest.mark.skipif(

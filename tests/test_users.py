@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import event, func, select
 
 from tests.factories import PASSWORD, bearer, login, make_user
-from tests.helpers import Listed, Permission, assert_problem, expect, permission_test
-from webapp.extensions import db
+from tests.helpers import PagedList, Permission, assert_problem, expect, permission_test
+from webapp.database import db
 from webapp.models import Role, User
 
 PUBLIC_FIELDS = {"id", "username", "role_id", "activated", "created_at", "updated_at"}
@@ -66,10 +66,10 @@ PERMISSIONS = [
 test_each_actor_gets_the_status_the_contract_gives = permission_test(PERMISSIONS)
 
 
-def listed(request) -> Listed:
+def paged_list(request) -> PagedList:
     """The public GET /users, grown by new accounts: none are active until rows are added
     (tests/test_pagination.py)."""
-    return Listed({}, lambda label: make_user(label).id, "username")
+    return PagedList({}, lambda label: make_user(label).id, "username")
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.helpers import Permission, expect, permission_test
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import Version
 
 PERMISSIONS = [Permission("list versions", "GET", "/versions", None, expect(200, 200, 200, 200))]

@@ -7,8 +7,8 @@ nothing, so gunicorn's master can read ``webapp.logs`` without pinning the app's
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from flask import Flask
 from flask.sessions import SessionInterface
@@ -18,18 +18,42 @@ from werkzeug.routing import PathConverter
 # The resources, each a package webapp/<name>/ whose routes.py defines the blueprint `blp`.
 RESOURCES = ("auth", "users", "items", "roles", "versions")
 
+T = TypeVar("T")
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+
+class App(Flask):
+    """Flask, with each request's database work retried whole when it loses a conflict
+    (``retrying``: webapp/transactions.py, plugged in by create_app).
+
+    The hooks and the view are retried separately: a hook that commits (the docs' password
+    check) is one unit, the view another.
+    """
+
+    retrying: Callable[[Callable[[], T]], T]
+
+    def preprocess_request(self):
+        return self.retrying(super().preprocess_request)
+
+    def dispatch_request(self):
+        return self.retrying(super().dispatch_request)
+
+    def ensure_sync(self, func):
+        # No view or hook here is async: skip Flask's per-call coroutine check.
+        return func
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> App:
     """Build the app: config -> extensions -> blueprints -> hooks -> CLI.
 
     ``config`` overrides everything else (tests use it); otherwise settings come from the
     class for APP_ENV, then ``instance/config.py``, then environment variables.
     """
     from webapp.config import config_class, environment_overrides, validate_config
-    from webapp.transactions import App
+    from webapp.transactions import retrying
 
     config = dict(config or {})
     app = App(__name__, instance_relative_config=True, static_folder=None)
+    app.retrying = retrying
     app.session_interface = NoCookieSessions()
     # Fields in the order the schemas declare them (id first), and no sorting work per response.
     app.json.sort_keys = False
@@ -83,7 +107,7 @@ def _init_extensions(app: Flask) -> None:
 
     from sqlalchemy import event
 
-    from webapp.database import engine_options, galera_session, sqlite_pragmas
+    from webapp.dialects import engine_options, galera_session, sqlite_pragmas
     from webapp.extensions import api, db, metrics, migrate, scheduler
     from webapp.transactions import track_commits
 
@@ -144,12 +168,12 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
-    from webapp import cli, docs, errors, headers, logs, overload, versioning
+    from webapp import cli, client_versions, docs, errors, headers, logs, overload
 
     logs.init_app(app)  # first: the request id exists before any other hook can fail
     overload.init_app(app)  # then: shed what waited too long, before any work is done
     headers.init_app(app)
-    versioning.init_app(app)
+    client_versions.init_app(app)
     docs.init_app(app)
     errors.init_app(app)
     cli.init_app(app)

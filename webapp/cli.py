@@ -14,8 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp import deploy
 from webapp.cache import clear_caches
-from webapp.database import utcnow
-from webapp.extensions import db
+from webapp.database import db, utcnow
 from webapp.fake import load_fake_data
 from webapp.jobs import purge_expired_sessions
 from webapp.models import Role, Token, User, Version

@@ -31,10 +31,20 @@ from sqlalchemy import Column, Engine, MetaData, String, Table, delete, insert, 
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.schema import CreateTable
 
-from webapp.database import DEPLOY_LOCK_TABLE, MYSQL_TABLE_ARGS, UTCDateTime, is_conflict, utcnow
-from webapp.extensions import db
+from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
+from webapp.dialects import is_conflict
 
 logger = logging.getLogger(__name__)
+
+# `flask deploy`'s lock (webapp/deploy.py): the one table that exists before the migrations
+# and outside them, so Alembic must neither create nor drop it.
+DEPLOY_LOCK_TABLE = "deploy_lock"
+
+
+def migrated_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Alembic's include_name: every table but the deploy lock is the migrations' business."""
+    return not (type_ == "table" and name == DEPLOY_LOCK_TABLE)
+
 
 LOCK_NAME = "deploy"
 # How long a holder's claim lasts without renewal, and how often it renews it.

@@ -6,7 +6,7 @@ from flask import Flask, Response, redirect, request, url_for
 from flask_smorest import abort
 
 from webapp import ratelimit
-from webapp.extensions import db
+from webapp.database import db
 
 DOCS_BLUEPRINT = "api-docs"
 
@@ -16,7 +16,7 @@ def require_basic_auth() -> None:
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
         _challenge()
-    if ratelimit.authenticate(auth.username, auth.password) is None:
+    if ratelimit.check_login(auth.username, auth.password) is None:
         _challenge()
     db.session.commit()  # a forgiven failure count
 

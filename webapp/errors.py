@@ -23,7 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from webapp.database import drop_connections_of_unready_nodes, is_conflict
+from webapp.dialects import drop_connections_of_unready_nodes, is_conflict
 from webapp.logs import describe_exception
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy import insert, select
 
-from webapp.database import utcnow
-from webapp.extensions import db
+from webapp.database import db, utcnow
 from webapp.models import Item, Role, User
 from webapp.security import hash_password
 

@@ -7,8 +7,8 @@ from marshmallow import Schema, fields
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from webapp.database import is_node_not_ready
-from webapp.extensions import db
+from webapp.database import db
+from webapp.dialects import is_node_not_ready
 from webapp.openapi import Blueprint
 
 blp = Blueprint("health", __name__, description="Probes (no token, no X-Version)", version_gated=False)

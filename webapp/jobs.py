@@ -19,8 +19,8 @@ from flask import Flask
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from webapp.database import utcnow
-from webapp.extensions import db, scheduler
+from webapp.database import db, utcnow
+from webapp.extensions import scheduler
 from webapp.metrics import PURGE_RUNS, PURGED_SESSIONS
 from webapp.models import JobRun, Token
 from webapp.ratelimit import purge_old_windows

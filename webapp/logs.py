@@ -149,7 +149,7 @@ def log_access(response: Response) -> Response:
     the json format gets them as they came, in fields of their own."""
     request_id = g.get("request_id") or os.urandom(16).hex()
     response.headers["X-Request-ID"] = request_id
-    user = g.get("current_user")
+    user = g.get("caller")
     # The caller's account, or the account a login or the docs' Basic auth tried.
     user_id = user.id if user is not None else g.get("account_id", "-")
     fields = {

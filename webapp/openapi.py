@@ -1,25 +1,38 @@
-"""flask-smorest customised for this API: problem bodies, bearer auth and the X-Version gate in the spec."""
+"""flask-smorest set up for this API, through its public interface: problem+json errors, the
+bearer scheme, id converters, strict JSON bodies, and the conventions every operation's
+document follows (ConventionsPlugin, an apispec plugin)."""
 
 from __future__ import annotations
 
 import http
-from copy import deepcopy
 from typing import Any
 
 import flask_smorest
+from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import abort
-from flask_smorest.utils import prepare_response
 from marshmallow import Schema, fields
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
 from webapp import strict_json
-from webapp.conditional import IF_MATCH, IF_NONE_MATCH
 from webapp.errors import PROBLEM_MIMETYPE, ProblemSchema, handle_http_exception
 
 BEARER = "bearerAuth"
+# Header parameters, as components the operations name.
 VERSION_HEADER = "XVersion"
+IF_NONE_MATCH = "IfNoneMatch"
+IF_MATCH = "IfMatch"
+HEADER_PARAMETERS = {
+    VERSION_HEADER: ("X-Version", "Client version; an unsupported or unknown one is answered 426."),
+    IF_NONE_MATCH: ("If-None-Match", "An ETag of this resource: 304, no body, while it is current."),
+    IF_MATCH: ("If-Match", "The ETag of the version to change: 412 if the resource has moved on."),
+}
+# A bearer token or none: what `document(security=OPTIONAL)` declares.
+OPTIONAL = "optional"
+# Where document() leaves header parameters for ConventionsPlugin to add to the operation's
+# own (a documented list would replace them instead of adding to them).
+EXTRA_PARAMETERS = "x-extra-parameters"
 
 
 class IdConverter(IntegerConverter):
@@ -32,56 +45,57 @@ class IdConverter(IntegerConverter):
         super().__init__(map, min=1, max=2**63 - 1)
 
 
+class ConventionsPlugin(BasePlugin):
+    """What every operation's document shares, added once here: errors in problem+json, 400
+    and 415 wherever there is a body, X-Version and 426 on version-gated paths, and header
+    parameters document() names."""
+
+    def response_helper(self, response: dict, **kwargs: Any) -> dict:
+        content = response.get("content", {})
+        schema = content.get("application/json", {}).get("schema")
+        if schema is not None and "Problem" in str(schema):
+            return {**response, "content": {PROBLEM_MIMETYPE: content["application/json"]}}
+        return response
+
+    def path_helper(self, path: str, operations: dict, parameters: list, **kwargs: Any) -> None:
+        if any(VERSION_HEADER in str(parameter) for parameter in parameters):
+            for operation in operations.values():
+                operation.setdefault("responses", {})[426] = http.HTTPStatus(426).name
+
+    def operation_helper(self, path: str, operations: dict, **kwargs: Any) -> None:
+        for operation in operations.values():
+            operation.setdefault("parameters", []).extend(operation.pop(EXTRA_PARAMETERS, []))
+            if "requestBody" in operation:
+                for status in (400, 415):
+                    operation.setdefault("responses", {})[status] = http.HTTPStatus(status).name
+
+
 class Api(flask_smorest.Api):
     """The flask-smorest Api, documenting errors as problem+json."""
 
     ERROR_SCHEMA = ProblemSchema
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.register_converter(IdConverter, lambda _: {"type": "integer", "minimum": 1})
-
     def init_app(self, app: Flask, **kwargs: Any) -> None:
+        self.register_converter(IdConverter, lambda _: {"type": "integer", "minimum": 1})
         app.url_map.converters["id"] = IdConverter
-        super().init_app(app, **kwargs)
-        self.spec.components.security_scheme(
-            BEARER,
-            {"type": "http", "scheme": "bearer", "description": "An access token from POST /auth/token"},
-        )
-        for name, header, description in (
-            (IF_NONE_MATCH, "If-None-Match", "An ETag of this resource: 304, no body, while it is current."),
-            (IF_MATCH, "If-Match", "The ETag of the version to change: 412 if the resource has moved on."),
-        ):
+        super().init_app(app, spec_kwargs={"extra_plugins": [ConventionsPlugin()]}, **kwargs)
+        bearer = {"type": "http", "scheme": "bearer", "description": "An access token from POST /auth/token"}
+        self.spec.components.security_scheme(BEARER, bearer)
+        for component, (header, description) in HEADER_PARAMETERS.items():
+            schema = {"type": "string", **({"example": "1.0"} if component == VERSION_HEADER else {})}
             self.spec.components.parameter(
-                name,
+                component,
                 "header",
-                {"name": header, "required": False, "schema": {"type": "string"}, "description": description},
+                {"name": header, "required": False, "schema": schema, "description": description},
             )
-        self.spec.components.parameter(
-            VERSION_HEADER,
-            "header",
-            {
-                "name": "X-Version",
-                "required": False,
-                "schema": {"type": "string", "example": "1.0"},
-                "description": "Client version; an unsupported or unknown one is answered 426.",
-            },
-        )
+
+    def register_blueprint(self, blp: flask_smorest.Blueprint, **options: Any) -> None:
+        """A version-gated blueprint's paths take X-Version (and may answer 426)."""
+        gated = getattr(blp, "version_gated", False)
+        super().register_blueprint(blp, parameters=[VERSION_HEADER] if gated else None, **options)
 
     def handle_http_exception(self, error):  # the renderer flask-smorest registers
         return handle_http_exception(error)
-
-    def _register_responses(self) -> None:
-        # Same as flask-smorest's, with the problem+json media type errors really have.
-        for status in http.HTTPStatus:
-            response: dict[str, Any] = {"description": status.phrase}
-            if status >= 400:
-                response["schema"] = self.ERROR_SCHEMA
-            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
 
 class JsonBodyParser(FlaskParser):
@@ -108,60 +122,30 @@ class Blueprint(flask_smorest.Blueprint):
     def __init__(self, *args: Any, version_gated: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.version_gated = version_gated
-        self._prepare_doc_cbks.append(self._document_body_errors)
-        self._prepare_doc_cbks.append(self._document_parameters)
-        if version_gated:
-            self._prepare_doc_cbks.append(self._document_version_gate)
 
     def arguments(self, schema, **kwargs: Any):
         # An instance, made once: given a class, webargs would build a schema per request.
         return super().arguments(schema() if isinstance(schema, type) else schema, **kwargs)
 
-    @staticmethod
-    def _document_body_errors(doc: dict, doc_info: dict, **kwargs: Any) -> dict:
-        if "requestBody" in doc:
-            for status in (400, 415):
-                doc.setdefault("responses", {})[status] = http.HTTPStatus(status).name
-        return doc
-
-    @staticmethod
-    def _document_parameters(doc: dict, doc_info: dict, **kwargs: Any) -> dict:
-        """Parameters ``document(parameters=...)`` names (components), after the view's own."""
-        for name in doc_info.get("parameters_by_name", ()):
-            doc.setdefault("parameters", []).append(name)
-        return doc
-
-    @staticmethod
-    def _document_version_gate(doc: dict, doc_info: dict, **kwargs: Any) -> dict:
-        doc.setdefault("parameters", []).append(VERSION_HEADER)
-        doc.setdefault("responses", {})[426] = http.HTTPStatus(426).name
-        return doc
-
-
-# A bearer token or none: what `document(security=OPTIONAL)` declares.
-OPTIONAL = "optional"
-
 
 def document(
-    *, security: bool | str = False, responses: tuple[int, ...] = (), parameters: tuple[str, ...] = ()
+    *,
+    security: bool | str = False,
+    responses: tuple[int, ...] = (),
+    parameters: tuple[str, ...] = (),
+    headers: dict | None = None,
 ):
-    """Add bearer security (required, or OPTIONAL), responses and header parameters
-    (components, by name) to a view's OpenAPI operation."""
-
-    def decorator(func):
-        apidoc = func._apidoc = deepcopy(getattr(func, "_apidoc", {}))
-        listed = apidoc.setdefault("response", {}).setdefault("responses", {})
-        for status in responses:
-            listed.setdefault(status, []).append(http.HTTPStatus(status).name)
-        apidoc.setdefault("parameters_by_name", []).extend(parameters)
-        if security:
-            required = [{BEARER: []}]
-            apidoc.setdefault("manual_doc", {})["security"] = (
-                [{}, *required] if security == OPTIONAL else required
-            )
-        return func
-
-    return decorator
+    """Add to a view's OpenAPI operation: bearer security (required, or OPTIONAL), responses
+    and header parameters (components, by name), and ``headers`` of its 200 answer."""
+    doc: dict[str, Any] = {"responses": {status: http.HTTPStatus(status).name for status in responses}}
+    if security:
+        bearer = [{BEARER: []}]
+        doc["security"] = [{}, *bearer] if security == OPTIONAL else bearer
+    if parameters:
+        doc[EXTRA_PARAMETERS] = list(parameters)
+    if headers:
+        doc["responses"][200] = {"headers": headers}
+    return flask_smorest.Blueprint.doc(**doc)
 
 
 class MessageSchema(Schema):

@@ -1,5 +1,5 @@
 """Page/limit query arguments and the page body shared by every list endpoint (the HTTP side
-of lists; the queries are in webapp/listing.py)."""
+of lists; the queries are in webapp/pages.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from flask import current_app, request
 from marshmallow import Schema, fields, post_load, validate
 
 from webapp.fields import QueryInteger
-from webapp.listing import MAX_PAGE, Listing, paginate
+from webapp.pages import MAX_PAGE, PageQuery, read_page
 
 PAGING = ("page", "limit")
 
@@ -103,9 +103,9 @@ def page_schema(name: str, key: str, item_schema: type[Schema]) -> type[Schema]:
     )
 
 
-def page_of(listing: Listing, args: dict[str, Any], *, key: str) -> tuple[dict[str, Any], dict[str, str]]:
+def page_of(query: PageQuery, args: dict[str, Any], *, key: str) -> tuple[dict[str, Any], dict[str, str]]:
     """The page ``args`` ask for, as the body ``{page, limit, total, <key>}`` and a Link header."""
-    body = paginate(listing, key=key, page=args["page"], limit=args["limit"])
+    body = read_page(query, key=key, page=args["page"], limit=args["limit"])
     link = links(body["page"], body["limit"], body["total"], filters=args)
     return body, ({"Link": link} if len(link) <= LINK_MAX_BYTES else {})
 

@@ -1,4 +1,5 @@
-"""Who is calling and what they may do: bearer authentication, roles and ownership."""
+"""Who is calling and what they may do: bearer tokens, roles and owners, and the row a request
+reads or changes (404 when there is none)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from functools import wraps
 from flask import current_app, g, request
 from flask_smorest import abort
 
-from webapp.conditional import check_if_match, wants_match
-from webapp.extensions import db
+from webapp.conditional import wants_match
+from webapp.database import db
 from webapp.models import Token
 from webapp.openapi import OPTIONAL, document
 
@@ -17,16 +18,16 @@ def _unauthorized(message: str):
     abort(401, message=message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticate() -> None:
-    """Put the caller (account and session) on ``g.current_user``, or answer 401."""
+def require_bearer() -> None:
+    """Put the caller (its account and session: a ``Caller``) on ``g.caller``, or answer 401."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     credentials = credentials.strip()
     if scheme.lower() != "bearer" or not credentials:
         _unauthorized("Not authenticated")
-    caller = Token.authenticate(credentials)
+    caller = Token.find_caller(credentials)
     if caller is None:
         _unauthorized("Invalid or expired token")
-    g.current_user = caller
+    g.caller = caller
 
 
 def login_required(view):
@@ -34,7 +35,7 @@ def login_required(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        authenticate()
+        require_bearer()
         return view(*args, **kwargs)
 
     return document(security=True, responses=(401,))(wrapper)
@@ -45,8 +46,8 @@ def admin_required(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        authenticate()
-        if not g.current_user.is_admin:
+        require_bearer()
+        if not g.caller.is_admin:
             abort(403, message="Admin role required")
         return view(*args, **kwargs)
 
@@ -60,29 +61,32 @@ def directory_access(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         if not current_app.config["PUBLIC_USER_DIRECTORY"]:
-            authenticate()
+            require_bearer()
         return view(*args, **kwargs)
 
     return document(security=OPTIONAL, responses=(401,))(wrapper)
 
 
-def get_or_404(model: type[db.Model], ident: int, *, lock: bool = False):
-    """The row ``ident`` of ``model`` (locked until commit if ``lock``), or a 404 naming it."""
-    row = db.session.get(model, ident, with_for_update=lock)
+def get_or_404(model: type[db.Model], ident: int):
+    """The row ``ident`` of ``model``, or a 404 naming the model."""
+    row = db.session.get(model, ident)
     if row is None:
         abort(404, message=f"{model.__name__} not found")
     return row
 
 
-def get_owned_or_404(model: type[db.Model], ident: int):
-    """The row ``ident`` of ``model``, to change, if the caller is an admin or its owner; else
-    404 or 403, and 412 when If-Match names another version of it.
-
-    With If-Match the write that follows compares and swaps the version; without, the row is
-    locked until commit, so concurrent changes take turns (the last one wins, as always).
-    """
-    row = get_or_404(model, ident, lock=not wants_match())
-    if not (g.current_user.is_admin or row.is_owned_by(g.current_user)):
-        abort(403, message=f"Only an admin or the owner may change this {model.__name__.lower()}")
-    check_if_match(row.version)
+def get_for_update(model: type[db.Model], ident: int):
+    """The row ``ident`` of ``model``, to change, or a 404. Locked until commit, so concurrent
+    changes take turns (the last one wins, as always); under If-Match, not locked: the write
+    compares and swaps the row's version instead (webapp/conditional.py)."""
+    row = db.session.get(model, ident, with_for_update=not wants_match())
+    if row is None:
+        abort(404, message=f"{model.__name__} not found")
     return row
+
+
+def require_owner_or_admin(owner_id: int, what: str) -> None:
+    """403 unless the caller is an admin or the account ``owner_id``; ``what`` names the
+    thing in the message ("item", "account")."""
+    if not (g.caller.is_admin or g.caller.id == owner_id):
+        abort(403, message=f"Only an admin or the owner may change this {what}")

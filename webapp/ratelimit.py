@@ -32,8 +32,8 @@ from flask import current_app, g, request
 from flask_smorest import abort
 from sqlalchemy import ScalarSelect, delete, func, select
 
-from webapp.database import add_to_counters, node_index
-from webapp.extensions import db
+from webapp.database import db
+from webapp.dialects import add_to_counters, node_index
 from webapp.models import AuthFailure, User
 from webapp.security import verify_password
 
@@ -129,7 +129,7 @@ def check(limits: list[Limit]) -> dict[str, int]:
     return enforce(limits, db.session.execute(select(*counters(limits))).one())
 
 
-def authenticate(username: str, password: str, *, lock: bool = False) -> User | None:
+def check_login(username: str, password: str, *, lock: bool = False) -> User | None:
     """The active account ``username`` if ``password`` is its password, else None with the
     failure counted and committed; 429 first while a limit is reached.
 

@@ -6,7 +6,7 @@ transaction that wrote the same rows as one committed on another node first fail
 certification (also 1213, "wsrep aborted transaction"); a write compared and swapped on a
 row version finds it changed (StaleDataError). None of these is an outage: the
 database is fine and the same work, started again, succeeds. So each request's work is the
-unit of retry: ``App`` runs the before-request hooks and the view again from the start,
+unit of retry: the app (webapp.App) runs the before-request hooks and the view again from the start,
 after a jittered pause, up to DATABASE_CONFLICT_ATTEMPTS times. Nothing reaches the client
 before the commit, so a retried request answers exactly once.
 """
@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Flask, current_app, g
+from flask import current_app, g
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from webapp.database import is_conflict
-from webapp.extensions import db
+from webapp.database import db
+from webapp.dialects import is_conflict
 from webapp.metrics import DB_RETRIES
 
 T = TypeVar("T")
@@ -59,24 +59,6 @@ def retrying(work: Callable[[], T]) -> T:
             DB_RETRIES.labels("retried").inc()
             time.sleep(random.uniform(0, min(BACKOFF * 2**attempt, BACKOFF_MAX)))  # noqa: S311 (jitter)
             attempt += 1
-
-
-class App(Flask):
-    """Flask, with each request's database work retried whole when it loses a conflict.
-
-    The hooks and the view are retried separately: a hook that commits (the docs' password
-    check) is one unit, the view another.
-    """
-
-    def preprocess_request(self):
-        return retrying(super().preprocess_request)
-
-    def dispatch_request(self):
-        return retrying(super().dispatch_request)
-
-    def ensure_sync(self, func):
-        # No view or hook here is async: skip Flask's per-call coroutine check.
-        return func
 
 
 def _note_commit(session) -> None:

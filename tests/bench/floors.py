@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from flask import Flask, abort, jsonify, request
 from sqlalchemy import create_engine, text
 
-from webapp.database import engine_options
+from webapp.dialects import engine_options
 
 ROLES = [{"id": 1, "name": "admin"}, {"id": 2, "name": "user"}]
 SESSION = text(

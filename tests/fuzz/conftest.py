@@ -10,7 +10,7 @@ import pytest
 
 from tests.processes import AUTH_RATE_UNLIMITED, ROOT, Stack, free_port, http_ok, start_nginx, wait_until
 from webapp import create_app
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import Role, User
 
 # Accounts the fuzzer acts as. Their ids are far from the ones it tries first (1, 2, ...),

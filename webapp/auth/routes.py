@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from flask import g, request
+from flask.views import MethodView
 from flask_smorest import abort
 
 from webapp import ratelimit
 from webapp.auth.schemas import LoginSchema, RefreshSchema, SessionSchema, TokenSchema
-from webapp.conditional import ETAG_HEADER, IF_NONE_MATCH, respond
-from webapp.extensions import db
+from webapp.conditional import with_etag
+from webapp.database import db
 from webapp.headers import no_store
 from webapp.metrics import LOGINS, REFRESHES
 from webapp.models import Token, User
-from webapp.openapi import Blueprint, MessageSchema, document
+from webapp.openapi import Blueprint, MessageSchema
 from webapp.permissions import login_required
 from webapp.security import needs_rehash
 from webapp.users.schemas import UserSchema
@@ -49,7 +50,7 @@ def login(credentials):
     """
     # The account's row stays locked until commit (and is written: see User.record_login):
     # logins of one account queue, so the session cap holds under races.
-    user = ratelimit.authenticate(credentials["username"], credentials["password"], lock=True)
+    user = ratelimit.check_login(credentials["username"], credentials["password"], lock=True)
     if user is None:
         LOGINS.labels("failed").inc()
         _reject("Incorrect username or password")
@@ -86,16 +87,16 @@ def refresh(data):
 
 
 @blp.route("/me")
-@login_required
-@document(responses=(304,), parameters=(IF_NONE_MATCH,))
-@blp.response(200, UserSchema, headers=ETAG_HEADER)
-def me():
-    """Get my account
+class Me(MethodView):
+    @login_required
+    @blp.response(200, UserSchema)
+    @with_etag
+    def get(self):
+        """Get my account
 
-    With its ETag; If-None-Match naming it is answered 304 with no body.
-    """
-    user = db.session.get(User, g.current_user.id)
-    return respond(user, user.version)
+        With its ETag; If-None-Match naming it is answered 304 with no body.
+        """
+        return User.read_public(g.caller.id)
 
 
 @blp.route("/logout", methods=["POST"])
@@ -106,7 +107,7 @@ def logout():
 
     Ends the session of the access token used for this request.
     """
-    Token.end(g.current_user.session_id)
+    Token.end(g.caller.session_id)
     db.session.commit()
     return {"detail": "Logged out"}
 
@@ -120,7 +121,7 @@ def sessions():
     The caller's live sessions (devices), newest first; ``current`` marks the one of the
     token used. No token or digest is ever shown.
     """
-    return Token.of_user(g.current_user.id)
+    return Token.of_user(g.caller.id)
 
 
 @blp.route("/sessions/<id:session_id>", methods=["DELETE"])
@@ -133,7 +134,7 @@ def end_session(session_id):
     Its tokens stop working at once (sign out a lost device). Another account's session is
     not found.
     """
-    if not Token.end(session_id, user_id=g.current_user.id):
+    if not Token.end(session_id, user_id=g.caller.id):
         abort(404, message="Session not found")
     db.session.commit()
     return {"detail": "Session ended"}

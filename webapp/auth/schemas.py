@@ -41,4 +41,4 @@ class SessionSchema(Schema):
     current = fields.Method("is_current", metadata={"description": "The session of the token used"})
 
     def is_current(self, session) -> bool:
-        return session.id == g.current_user.session_id
+        return session.id == g.caller.session_id

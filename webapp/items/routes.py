@@ -6,14 +6,13 @@ from flask import g
 from flask.views import MethodView
 from flask_smorest import abort
 
-from webapp.conditional import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, etag, respond
-from webapp.extensions import db
+from webapp.conditional import check_if_match, with_etag
+from webapp.database import db
 from webapp.items.schemas import ItemPageSchema, ItemQueryArgsSchema, ItemSchema, ItemUpdateSchema
-from webapp.listing import Listing
 from webapp.models import Item
-from webapp.openapi import Blueprint, MessageSchema, document
+from webapp.openapi import Blueprint, MessageSchema
 from webapp.pagination import LINK_HEADER, page_of
-from webapp.permissions import get_owned_or_404, login_required
+from webapp.permissions import get_for_update, login_required, require_owner_or_admin
 
 blp = Blueprint("items", __name__, url_prefix="/items", description="Items, owned by users")
 
@@ -28,15 +27,8 @@ class Items(MethodView):
 
         Filters match a case-insensitive substring; pages start at 1.
         """
-        listing = Item.LISTING
-        if "name" in args or "description" in args:
-            query = Item.listing()
-            if "name" in args:
-                query = query.where(Item.name.icontains(args["name"], autoescape=True))
-            if "description" in args:
-                query = query.where(Item.description.icontains(args["description"], autoescape=True))
-            listing = Listing.of(query)
-        return page_of(listing, args, key="items")
+        filters = {name: args[name] for name in ("name", "description") if name in args}
+        return page_of(Item.search(**filters), args, key="items")
 
     @login_required
     @blp.arguments(ItemSchema)
@@ -47,7 +39,7 @@ class Items(MethodView):
 
         The caller owns it. Names are unique across all items.
         """
-        item = Item.create(g.current_user.id, **data)
+        item = Item.create(g.caller.id, **data)
         db.session.commit()
         return item
 
@@ -55,46 +47,49 @@ class Items(MethodView):
 @blp.route("/<id:item_id>")
 class ItemsById(MethodView):
     @login_required
-    @document(responses=(304,), parameters=(IF_NONE_MATCH,))
-    @blp.response(200, ItemSchema, headers=ETAG_HEADER)
+    @blp.response(200, ItemSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @with_etag
     def get(self, item_id):
         """Get an item
 
         With its ETag; If-None-Match naming it is answered 304 with no body.
         """
-        item = Item.read(item_id) or abort(404, message="Item not found")
-        return respond(item, item["version"])
+        return Item.read(item_id) or abort(404, message="Item not found")
 
     @login_required
-    @document(responses=(412,), parameters=(IF_MATCH,))
     @blp.arguments(ItemUpdateSchema)
-    @blp.response(200, ItemSchema, headers=ETAG_HEADER)
+    @blp.response(200, ItemSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @with_etag
     def patch(self, data, item_id):
         """Update an item
 
         Admin or owner. Sending the current name again is not a conflict. With If-Match, only
         while the item is at that version (412 otherwise, nothing changed).
         """
-        item = get_owned_or_404(Item, item_id)
-        for field, value in data.items():
-            setattr(item, field, value)
+        item = get_for_update(Item, item_id)
+        require_owner_or_admin(item.user_id, "item")
+        check_if_match(item.version)
+        item.update(data)
         db.session.commit()
-        return item, {"ETag": etag(item.version)}
+        return item
 
     @login_required
-    @document(responses=(412,), parameters=(IF_MATCH,))
     @blp.response(200, MessageSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
+    @with_etag
     def delete(self, item_id):
         """Delete an item
 
         Admin or owner. With If-Match, only while the item is at that version.
         """
-        db.session.delete(get_owned_or_404(Item, item_id))
+        item = get_for_update(Item, item_id)
+        require_owner_or_admin(item.user_id, "item")
+        check_if_match(item.version)
+        db.session.delete(item)
         db.session.commit()
         return {"detail": "Item deleted"}

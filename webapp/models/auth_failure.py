@@ -5,8 +5,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.database import MYSQL_TABLE_ARGS
-from webapp.extensions import db
+from webapp.database import MYSQL_TABLE_ARGS, db
 
 
 class AuthFailure(db.Model):

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
 
 from sqlalchemy import ForeignKey, RowMapping, String, bindparam, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
-from webapp.extensions import db
-from webapp.listing import Listing
-from webapp.models.row_count import KeptCount, keep_count
+from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
+from webapp.models.row_count import keep_count
+from webapp.pages import PageQuery
 
 
 class Item(db.Model):
@@ -21,8 +19,6 @@ class Item(db.Model):
     __table_args__ = MYSQL_TABLE_ARGS
 
     NAME_LENGTH = 100
-    COUNT: ClassVar[KeptCount]  # the kept count of items (set below, once the class exists)
-    LISTING: ClassVar[Listing]  # every item, by id
     DESCRIPTION_LENGTH = 1000
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -39,15 +35,20 @@ class Item(db.Model):
     @classmethod
     def read(cls, item_id: int) -> RowMapping | None:
         """The item's fields, read through Core (no ORM object to build: the hottest read)."""
-        return db.session.connection().execute(_ITEM_BY_ID, {"id": item_id}).mappings().first()
+        return db.session.connection().execute(_BY_ID, {"id": item_id}).mappings().first()
 
     @classmethod
-    def listing(cls):
-        """A select of the fields a list shows, for pages of items (Core rows, see ``read``;
-        no version: a list has no ETag, and every column is parsed on every row)."""
-        return select(
-            cls.id, cls.name, cls.description, cls.user_id, cls.created_at, cls.updated_at
-        ).order_by(cls.id)
+    def search(cls, name: str | None = None, description: str | None = None) -> PageQuery:
+        """Every item by id, or those whose name and description contain these (a
+        case-insensitive substring; ``%`` and ``_`` are literal)."""
+        if name is None and description is None:
+            return _EVERY_ITEM
+        query = _LISTED
+        if name is not None:
+            query = query.where(cls.name.icontains(name, autoescape=True))
+        if description is not None:
+            query = query.where(cls.description.icontains(description, autoescape=True))
+        return PageQuery.of(query)
 
     @classmethod
     def create(cls, user_id: int, name: str, description: str | None = None) -> dict:
@@ -61,16 +62,17 @@ class Item(db.Model):
             "created_at": now,
             "updated_at": now,
         }
-        inserted = db.session.connection().execute(_INSERT_ITEM, row)
+        inserted = db.session.connection().execute(_INSERT, row)
         return {"id": inserted.inserted_primary_key[0], **row}
 
-    def is_owned_by(self, user) -> bool:
-        return self.user_id == user.id
 
-
-Item.COUNT = keep_count(Item)
-
-# Built once (read on every item request; every unfiltered list).
-_ITEM_BY_ID = select(Item.__table__).where(Item.__table__.c.id == bindparam("id"))
-_INSERT_ITEM = insert(Item.__table__)
-Item.LISTING = Listing.of(Item.listing(), kept_total=Item.COUNT.total())
+# Statements built once: every item request and every unfiltered list reuses them. A list
+# shows no version (it has no ETag), and every column is parsed on every row.
+_BY_ID = select(Item.__table__).where(Item.__table__.c.id == bindparam("id"))
+_INSERT = insert(Item.__table__)
+_LISTED = select(
+    Item.id, Item.name, Item.description, Item.user_id, Item.created_at, Item.updated_at
+).order_by(Item.id)
+# The kept count of items: every unfiltered list's total.
+ITEM_COUNT = keep_count(Item)
+_EVERY_ITEM = PageQuery.of(_LISTED, kept_total=ITEM_COUNT.total())

@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
-from webapp.extensions import db
+from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
 
 
 class JobRun(db.Model):

@@ -6,8 +6,7 @@ from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.cache import cached
-from webapp.database import MYSQL_TABLE_ARGS
-from webapp.extensions import db
+from webapp.database import MYSQL_TABLE_ARGS, db
 
 
 class Role(db.Model):

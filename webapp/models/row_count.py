@@ -9,7 +9,7 @@ by=User.activated, names=...)`` per value of a column; its migration creates the
 else reads the declarations (``KEPT_COUNTS``): the list totals and ``flask counts rebuild``.
 
 Only a table that grows without bound needs this. A table of some thousands of rows (a list
-an admin keeps) counts its rows along with each page (``Listing.of(query)``, a window count),
+an admin keeps) counts its rows along with each page (``PageQuery.of(query)``, a window count),
 which costs less than a write on every insert.
 """
 
@@ -38,8 +38,8 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
-from webapp.database import MYSQL_TABLE_ARGS, NODE_VARIABLE
-from webapp.extensions import db
+from webapp.database import MYSQL_TABLE_ARGS, db
+from webapp.dialects import NODE_VARIABLE
 
 # Writers add to one of a node's SHARDS rows at random, so concurrent inserts seldom wait on
 # one lock; each node of a Galera cluster has rows of its own (the connection's shard base,

@@ -9,8 +9,7 @@ from flask import current_app
 from sqlalchemy import ForeignKey, String, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
-from webapp.extensions import db
+from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
 from webapp.models.role import Role
 from webapp.models.user import User
 from webapp.security import new_token, token_digest
@@ -83,7 +82,7 @@ class Token(db.Model):
         return token
 
     @classmethod
-    def authenticate(cls, access_token: str) -> Caller | None:
+    def find_caller(cls, access_token: str) -> Caller | None:
         """Who holds this access token, if its session is live and its account active."""
         row = (
             db.session.connection()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
 
-from sqlalchemy import ColumnElement, ForeignKey, String, literal, select, update
+from sqlalchemy import ColumnElement, ForeignKey, RowMapping, String, bindparam, literal, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
-from webapp.extensions import db
-from webapp.listing import Listing
+from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
 from webapp.models.role import Role
-from webapp.models.row_count import KeptCount, keep_count
+from webapp.models.row_count import keep_count
+from webapp.pages import PageQuery
 from webapp.security import hash_password, verify_password
 
 
@@ -20,10 +18,9 @@ class User(db.Model):
     """An account; deactivated rather than deleted, so its items keep their owner."""
 
     __tablename__ = "users"
-    USERNAME_LENGTH = 64
-    COUNTS: ClassVar[KeptCount]  # kept counts of active and deactivated accounts (set below)
-    LISTINGS: ClassVar[dict[bool, Listing]]  # public fields by activated
     __table_args__ = MYSQL_TABLE_ARGS
+
+    USERNAME_LENGTH = 64
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(USERNAME_LENGTH), unique=True)
@@ -50,18 +47,19 @@ class User(db.Model):
         return verify_password(password, self.password_hash)
 
     @classmethod
-    def public(cls):
-        """A select of the public fields, for reads that answer them (Core rows, no hash read)."""
-        return select(
-            cls.id, cls.username, cls.role_id, cls.activated, cls.created_at, cls.updated_at, cls.version
-        )
+    def read_public(cls, user_id: int) -> RowMapping | None:
+        """The account's public fields and version, active or not, read through Core (no
+        ORM object, and never the password hash)."""
+        return db.session.connection().execute(_PUBLIC_BY_ID, {"id": user_id}).mappings().first()
 
     @classmethod
-    def listing(cls, activated: bool):
-        """A select of the public fields of active (or deactivated) accounts, by id (no
-        version: a list has no ETag)."""
-        columns = (cls.id, cls.username, cls.role_id, cls.activated, cls.created_at, cls.updated_at)
-        return select(*columns).where(cls.activated == activated).order_by(cls.id)
+    def search(cls, activated: bool = True, username: str | None = None) -> PageQuery:
+        """Active (or deactivated) accounts by id, or those whose username contains
+        ``username`` (a case-insensitive substring; ``%`` and ``_`` are literal)."""
+        if username is None:
+            return _EVERY_USER[activated]
+        query = _LISTED.where(cls.activated == activated, cls.username.icontains(username, autoescape=True))
+        return PageQuery.of(query)
 
     @classmethod
     def find(cls, username: str, *columns: ColumnElement, lock: bool = False) -> tuple[User | None, list]:
@@ -113,15 +111,15 @@ class User(db.Model):
         admins = db.session.scalars(select(cls).where(cls.role_id == Role.ADMIN, cls.activated.is_(True)))
         return [admin for admin in admins if admin.check_password(password)]
 
-    def is_owned_by(self, user: User) -> bool:
-        """An account belongs to itself."""
-        return self.id == user.id
 
-
-User.COUNTS = keep_count(User, by=User.activated, names={True: "users.active", False: "users.inactive"})
-
-# Built once (read on every unfiltered list of users).
-User.LISTINGS = {
-    activated: Listing.of(User.listing(activated), kept_total=User.COUNTS.total(activated))
-    for activated in (True, False)
+# Statements built once. The public fields, never the hash; a list shows no version (it has
+# no ETag).
+_PUBLIC = (User.id, User.username, User.role_id, User.activated, User.created_at, User.updated_at)
+_PUBLIC_BY_ID = select(*_PUBLIC, User.version).where(User.id == bindparam("id"))
+_LISTED = select(*_PUBLIC).order_by(User.id)
+# Kept counts of active and deactivated accounts: the totals of the unfiltered lists.
+USER_COUNTS = keep_count(User, by=User.activated, names={True: "users.active", False: "users.inactive"})
+_EVERY_USER = {
+    state: PageQuery.of(_LISTED.where(User.activated == state), kept_total=USER_COUNTS.total(state))
+    for state in (True, False)
 }

@@ -10,8 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.http import http_date
 
 from webapp.cache import cached
-from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime
-from webapp.extensions import db
+from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db
 
 
 @dataclass(frozen=True, slots=True)

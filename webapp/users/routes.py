@@ -7,14 +7,20 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from webapp.auth.schemas import SessionSchema
-from webapp.conditional import ETAG_HEADER, IF_MATCH, IF_NONE_MATCH, etag, respond
-from webapp.extensions import db
+from webapp.conditional import check_if_match, with_etag
+from webapp.database import db
 from webapp.headers import no_store
-from webapp.listing import Listing
 from webapp.models import Role, Token, User
-from webapp.openapi import Blueprint, MessageSchema, document
+from webapp.openapi import Blueprint, MessageSchema
 from webapp.pagination import LINK_HEADER, page_of
-from webapp.permissions import admin_required, directory_access, get_or_404, get_owned_or_404, login_required
+from webapp.permissions import (
+    admin_required,
+    directory_access,
+    get_for_update,
+    get_or_404,
+    login_required,
+    require_owner_or_admin,
+)
 from webapp.ratelimit import check_current_password
 from webapp.security import generate_password
 from webapp.users.schemas import (
@@ -38,13 +44,7 @@ class Users(MethodView):
 
         Active accounts unless ``activated=false``; ``username`` matches a case-insensitive substring.
         """
-        listing = User.LISTINGS[args["activated"]]
-        if "username" in args:
-            query = User.listing(args["activated"]).where(
-                User.username.icontains(args["username"], autoescape=True)
-            )
-            listing = Listing.of(query)
-        return page_of(listing, args, key="users")
+        return page_of(User.search(args["activated"], args.get("username")), args, key="users")
 
     @admin_required
     @blp.arguments(UserSchema)
@@ -68,27 +68,28 @@ class Users(MethodView):
 @blp.route("/<id:user_id>")
 class UsersById(MethodView):
     @directory_access
-    @document(responses=(304,), parameters=(IF_NONE_MATCH,))
-    @blp.response(200, UserSchema, headers=ETAG_HEADER)
+    @blp.response(200, UserSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @with_etag
     def get(self, user_id):
         """Get a user
 
         Deactivated accounts are not found. With its ETag; If-None-Match naming it is
         answered 304 with no body.
         """
-        user = db.session.connection().execute(User.public().where(User.id == user_id)).mappings().first()
+        user = User.read_public(user_id)
         if user is None or not user["activated"]:
             abort(404, message="User not found")
-        return respond(user, user["version"])
+        return user
 
     @login_required
-    @document(responses=(412, 429), parameters=(IF_MATCH,))
     @blp.arguments(UserUpdateSchema)
-    @blp.response(200, UserSchema, headers=ETAG_HEADER)
+    @blp.response(200, UserSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @with_etag
     def patch(self, data, user_id):
         """Update a user
 
@@ -99,8 +100,10 @@ class UsersById(MethodView):
         With If-Match, only while the account is at that version (412 otherwise, nothing
         changed).
         """
-        user = get_owned_or_404(User, user_id)
-        caller = g.current_user
+        user = get_for_update(User, user_id)
+        caller = g.caller
+        require_owner_or_admin(user.id, "account")
+        check_if_match(user.version)
         if caller.is_admin and user.is_admin and user.id != caller.id:
             abort(403, message="An admin cannot change another admin")
         if data.get("role_id") == Role.ADMIN and not caller.is_admin:
@@ -117,19 +120,18 @@ class UsersById(MethodView):
             Token.revoke_all(user.id, keep=keep)
         if data.get("activated") is False:
             Token.revoke_all(user.id)
-        for field, value in data.items():
-            setattr(user, field, value)
+        user.update(data)
         if was_active_admin and not user.is_active_admin:
             _refuse_to_remove_the_last_admin()
         db.session.commit()
-        return user, {"ETag": etag(user.version)}
+        return user
 
     @login_required
-    @document(responses=(412,), parameters=(IF_MATCH,))
     @blp.response(200, MessageSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
+    @with_etag
     def delete(self, user_id):
         """Deactivate a user
 
@@ -137,10 +139,12 @@ class UsersById(MethodView):
         log in, and every session of it ends at once. The last active admin cannot be
         deactivated (409). With If-Match, only while the account is at that version.
         """
-        user = get_owned_or_404(User, user_id)
+        user = get_for_update(User, user_id)
+        require_owner_or_admin(user.id, "account")
+        check_if_match(user.version)
         if not user.activated:
             abort(404, message="User not found")
-        if user.is_admin and user.id != g.current_user.id:
+        if user.is_admin and user.id != g.caller.id:
             abort(403, message="An admin cannot deactivate another admin")
         user.activated = False
         if user.is_admin:
@@ -161,7 +165,7 @@ def _refuse_to_remove_the_last_admin() -> None:
 def _sessions_owner(user_id: int) -> User:
     """The account ``user_id`` if the caller is an admin or that account; else 404 or 403."""
     user = get_or_404(User, user_id)
-    if not (g.current_user.is_admin or user.id == g.current_user.id):
+    if not (g.caller.is_admin or user.id == g.caller.id):
         abort(403, message="Only an admin or the account itself may see or end its sessions")
     return user
 
@@ -169,8 +173,8 @@ def _sessions_owner(user_id: int) -> User:
 @blp.route("/<id:user_id>/sessions")
 class UserSessions(MethodView):
     @login_required
-    @document(responses=(403,))
     @blp.response(200, SessionSchema(many=True))
+    @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, user_id):
         """List an account's sessions
@@ -180,8 +184,8 @@ class UserSessions(MethodView):
         return Token.of_user(_sessions_owner(user_id).id)
 
     @login_required
-    @document(responses=(403,))
     @blp.response(200, MessageSchema)
+    @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, user_id):
         """End all of an account's sessions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from sqlalchemy import select
 
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import Version
 from webapp.openapi import Blueprint
 from webapp.versions.schemas import VersionSchema

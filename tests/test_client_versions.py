@@ -7,7 +7,7 @@ from sqlalchemy import update
 
 from tests.factories import basic
 from tests.helpers import utc_time
-from webapp.extensions import db
+from webapp.database import db
 from webapp.models import Version
 
 UPGRADE = "Version not supported anymore"

@@ -1,5 +1,5 @@
 """Pages of rows with their total, each page in one round trip: the query side of lists
-(models build their listings here; the HTTP arguments are in webapp/pagination.py)."""
+(the models' ``search()`` methods build them; the HTTP side is webapp/pagination.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, select
 
-from webapp.extensions import db
+from webapp.database import db
 
 # page * limit must stay a valid SQL OFFSET on every database.
 MAX_PAGE = 2**31 - 1
 
 
 @dataclass(frozen=True)
-class Listing:
+class PageQuery:
     """Rows to read a page at a time, each page with its total in the same round trip.
 
     The total is a kept row count for a whole table (``kept_total``), else a window count of
@@ -27,7 +27,7 @@ class Listing:
     count: Select  # the total alone, for a page past the end
 
     @classmethod
-    def of(cls, query: Select, kept_total: ColumnElement | None = None) -> Listing:
+    def of(cls, query: Select, kept_total: ColumnElement | None = None) -> PageQuery:
         if kept_total is None:
             total: ColumnElement = func.count().over()
             count = select(func.count()).select_from(query.order_by(None).subquery())
@@ -37,9 +37,9 @@ class Listing:
         return cls(paged, count)
 
 
-def paginate(listing: Listing, *, key: str, page: int, limit: int) -> dict[str, Any]:
-    """One page of ``listing`` as mappings, with the total."""
+def read_page(query: PageQuery, *, key: str, page: int, limit: int) -> dict[str, Any]:
+    """One page of ``query``'s rows as mappings, with the total."""
     connection = db.session.connection()
-    rows = connection.execute(listing.paged, {"limit": limit, "offset": (page - 1) * limit}).mappings().all()
-    total = rows[0]["total"] if rows else connection.execute(listing.count).scalar()
+    rows = connection.execute(query.paged, {"limit": limit, "offset": (page - 1) * limit}).mappings().all()
+    total = rows[0]["total"] if rows else connection.execute(query.count).scalar()
     return {"page": page, "limit": limit, "total": total, key: rows}
