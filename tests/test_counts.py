@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import delete, insert, select, text, update
 
 from tests.factories import login, make_item, make_user
+from webapp.count_triggers import trigger_names
 from webapp.database import db, utcnow
 from webapp.models import Item, Role, RowCount, User
-from webapp.models.row_count import KEPT_COUNTS, trigger_names
+from webapp.models.row_count import KEPT_COUNTS
 
 
 def totals() -> dict[str, int]:

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, insert, select
 
 from tests.processes import ROOT, app_environment, throwaway_database
 from webapp.database import db, utcnow
-from webapp.deploy import LOCK_NAME, lock_table
+from webapp.deploy_lock import LOCK_NAME, lock_table
 from webapp.models import User
 
 DEVELOPMENT = {"APP_ENV": "development", "TESTING": True, "BCRYPT_ROUNDS": 4}

@@ -17,7 +17,7 @@ from sqlalchemy import Column, MetaData, Table, insert, inspect, select
 from tests.conftest import release_connections
 from tests.factories import PASSWORD, login, make_item, make_user
 from webapp.database import db, utcnow
-from webapp.deploy import DEPLOY_LOCK_TABLE
+from webapp.deploy_lock import DEPLOY_LOCK_TABLE
 from webapp.extensions import migrate
 from webapp.jobs import PURGE_JOB, purge_expired_sessions, run_once_per_slot
 from webapp.models import Role, RowCount

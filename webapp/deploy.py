@@ -1,66 +1,24 @@
-"""Bringing the database up to date when instances start: exactly one of them migrates and
-seeds, whatever node of a cluster each is connected to; the others wait for it, then serve.
-
-The lock is a row: the instance that inserts ``deploy_lock``'s one row holds it. A primary key
-holds across a whole Galera cluster (a second insert on another node fails certification),
-on one MySQL server and on SQLite alike, where a named lock (``GET_LOCK``) or ``LOCK TABLES``
-would lock one node only. The holder renews a lease while it works, so an instance that dies
-holding the lock delays the next start by LEASE seconds, not forever.
-
-``deploy_lock`` is the one table the migrations do not create: it must exist before they
-run. ``CREATE TABLE IF NOT EXISTS`` makes it, once, whichever instance gets there first.
-"""
+"""Bringing the database up to date when an instance starts (`flask deploy`): the migrations
+it lacks, then the seed (the roles, a first client version, and the first admin while there
+is no active admin). Of the instances starting together, exactly one does it, under the
+deploy lock (webapp/deploy_lock.py); the others wait for it and find nothing left to do."""
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
-import threading
-import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
 
 from alembic import command
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
-from sqlalchemy import Column, Engine, MetaData, String, Table, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.schema import CreateTable
+from sqlalchemy import Engine, select
 
-from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
-from webapp.dialects import is_conflict
+from webapp import deploy_lock
+from webapp.database import db
+from webapp.models import Role, User, Version
+from webapp.security import generate_password
 
-logger = logging.getLogger(__name__)
-
-# `flask deploy`'s lock (webapp/deploy.py): the one table that exists before the migrations
-# and outside them, so Alembic must neither create nor drop it.
-DEPLOY_LOCK_TABLE = "deploy_lock"
-
-
-def migrated_name(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Alembic's include_name: every table but the deploy lock is the migrations' business."""
-    return not (type_ == "table" and name == DEPLOY_LOCK_TABLE)
-
-
-LOCK_NAME = "deploy"
-# How long a holder's claim lasts without renewal, and how often it renews it.
-LEASE = timedelta(seconds=30)
-RENEW_EVERY = 5.0
-POLL_EVERY = 0.5
-
-# Not on the models' metadata, and filtered out of Alembic's view (database.migrated_name).
-lock_table = Table(
-    DEPLOY_LOCK_TABLE,
-    MetaData(),
-    Column("name", String(32), primary_key=True),
-    Column("holder", String(255), nullable=False),
-    Column("expires_at", UTCDateTime(), nullable=False),
-    **MYSQL_TABLE_ARGS,
-)
+DEFAULT_VERSION = "1.0"
 
 
 def _alembic_config():
@@ -83,89 +41,70 @@ def migrate() -> str | None:
     return f"{', '.join(sorted(current)) or 'empty'} -> {', '.join(sorted(heads))}"
 
 
-def lock_holder(engine: Engine) -> str | None:
-    """Who holds the deploy lock now, if anyone."""
-    with engine.connect() as connection:
-        return connection.execute(select(lock_table.c.holder).where(lock_table.c.name == LOCK_NAME)).scalar()
+def up_to_date() -> bool:
+    """Schema at the newest migration and the seed's rows all there."""
+    current, heads = schema_revision(db.engine)
+    return (
+        current == heads
+        and not Role.missing()
+        and db.session.scalar(select(Version.id).limit(1)) is not None
+        and User.active_admin_exists()
+    )
 
 
-def _try_acquire(engine: Engine, holder: str) -> bool:
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                insert(lock_table).values(name=LOCK_NAME, holder=holder, expires_at=utcnow() + LEASE)
-            )
-    except IntegrityError:
-        return False
-    except OperationalError as error:
-        if is_conflict(error):  # another node's insert certified first
-            return False
-        raise
-    return True
-
-
-def _expire_stale(engine: Engine) -> None:
-    """Free the lock if its holder stopped renewing it (it died while deploying)."""
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                delete(lock_table).where(lock_table.c.name == LOCK_NAME, lock_table.c.expires_at < utcnow())
-            )
-    except OperationalError as error:
-        if not is_conflict(error):  # two waiters freeing it at once: either will do
-            raise
-
-
-class _Renewal(threading.Thread):
-    """Renews the holder's lease every RENEW_EVERY seconds until stopped."""
-
-    def __init__(self, engine: Engine, holder: str) -> None:
-        super().__init__(name="deploy-lock-renewal", daemon=True)
-        self.engine, self.holder, self.stopped = engine, holder, threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(RENEW_EVERY):
-            try:
-                with self.engine.begin() as connection:
-                    connection.execute(
-                        update(lock_table)
-                        .where(lock_table.c.name == LOCK_NAME, lock_table.c.holder == self.holder)
-                        .values(expires_at=utcnow() + LEASE)
-                    )
-            except SQLAlchemyError as error:  # the next renewal may succeed; the lease is long
-                logger.warning("deploy lock renewal failed: %s", type(error).__name__)
-
-
-def create_lock_table(engine: Engine) -> None:
-    with engine.begin() as connection:
-        connection.execute(CreateTable(lock_table, if_not_exists=True))
-
-
-@contextmanager
-def deploy_lock(timeout: float) -> Iterator[float]:
-    """Hold the cluster-wide deploy lock for the block; yields the seconds spent waiting.
-
-    Raises RuntimeError if another instance keeps it (renewing its lease) beyond ``timeout``.
-    """
+def deploy(timeout: float) -> Iterator[str]:
+    """Migrate and seed unless the database is up to date, under the deploy lock; yields what
+    was done, a line at a time. RuntimeError if another instance keeps the lock too long."""
     engine = db.engine
-    create_lock_table(engine)
-    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    started = time.monotonic()
-    while not _try_acquire(engine, holder):
-        if time.monotonic() - started > timeout:
-            raise RuntimeError(
-                f"another instance ({lock_holder(engine)}) has been deploying for over {timeout:.0f} s"
-            )
-        _expire_stale(engine)
-        time.sleep(POLL_EVERY)
-    renewal = _Renewal(engine, holder)
-    renewal.start()
-    try:
-        yield time.monotonic() - started
-    finally:
-        renewal.stopped.set()
-        renewal.join()
-        with engine.begin() as connection:
-            connection.execute(
-                delete(lock_table).where(lock_table.c.name == LOCK_NAME, lock_table.c.holder == holder)
-            )
+    deploy_lock.create_lock_table(engine)
+    if up_to_date() and deploy_lock.lock_holder(engine) is None:
+        yield "deploy: the database is up to date"
+        return
+    with deploy_lock.deploy_lock(timeout) as waited:
+        if up_to_date():  # the instance that held the lock did it all
+            yield f"deploy: done by another instance (waited {waited:.1f} s)"
+            return
+        migrated = migrate()
+        yield f"deploy: migrations applied ({migrated})" if migrated else "deploy: no migration to apply"
+        # This output goes to the service's log: no password is made up and printed there.
+        yield from seed(generate_admin_password=False)
+
+
+def seed(*, generate_admin_password: bool) -> Iterator[str]:
+    """Insert what a new database needs; yields what was done. The admin ADMIN_USERNAME is
+    made only while no active admin exists (the seeded one may have been renamed since, and
+    ADMIN_PASSWORD, read here only, left in the environment), with ADMIN_PASSWORD, or with a
+    generated password shown once if ``generate_admin_password``."""
+    added_roles = Role.ensure_all()
+    added_version = db.session.scalar(select(Version).limit(1)) is None
+    if added_version:
+        db.session.add(Version(version=DEFAULT_VERSION, supported=True))
+    db.session.commit()
+    yield f"roles: {added_roles} added; versions: {int(added_version)} added"
+
+    if User.active_admin_exists():
+        yield "an active admin account exists: no admin seeded"
+        return
+    username = current_app.config["ADMIN_USERNAME"]
+    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
+        yield (
+            f"no active admin account, and {username!r} is taken by a deactivated or non-admin "
+            "account: create an admin with `flask users create NAME --role admin`"
+        )
+        return
+    configured = current_app.config["ADMIN_PASSWORD"]
+    if not configured and not generate_admin_password:
+        yield (
+            "no active admin account: set ADMIN_PASSWORD for this first deploy, or create one "
+            "with `flask users create NAME --role admin` (which prints its password to you)"
+        )
+        return
+    password = configured or generate_password()
+    admin = User(username=username, role_id=Role.ADMIN)
+    admin.set_password(password)
+    db.session.add(admin)
+    db.session.commit()
+    if configured:
+        yield f"admin account {username!r} created with the configured ADMIN_PASSWORD"
+    else:
+        yield f"admin account {username!r} created; password (shown once): {password}"

@@ -9,7 +9,7 @@ from flask_apscheduler import APScheduler
 from flask_migrate import Migrate
 
 from webapp.database import db
-from webapp.deploy import migrated_name
+from webapp.deploy_lock import migrated_name
 from webapp.metrics import Metrics
 from webapp.openapi import Api
 

@@ -11,7 +11,7 @@ Create Date: 2026-12-01
 
 from alembic import op
 
-from webapp.models.row_count import create_count_triggers, drop_count_triggers
+from webapp.count_triggers import create_count_triggers, drop_count_triggers
 
 revision = "0007"
 down_revision = "0006"

@@ -21,7 +21,7 @@ from tests.cluster.instances import (
     stop_instances,
 )
 from tests.processes import Call, race, tally
-from webapp.deploy import DEPLOY_LOCK_TABLE
+from webapp.deploy_lock import DEPLOY_LOCK_TABLE
 from webapp.jobs import PURGE_JOB
 
 PROBLEM = "application/problem+json"

@@ -7,6 +7,7 @@ by one line after its model, ``keep_count(Item)`` for all its rows, or ``keep_co
 by=User.activated, names=...)`` per value of a column; its migration creates the triggers
 (``create_count_triggers``) and clears stale counts (``RowCount.forget``), and everything
 else reads the declarations (``KEPT_COUNTS``): the list totals and ``flask counts rebuild``.
+The triggers themselves are written by webapp/count_triggers.py.
 
 Only a table that grows without bound needs this. A table of some thousands of rows (a list
 an admin keeps) counts its rows along with each page (``PageQuery.of(query)``, a window count),
@@ -18,28 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Delete,
-    ScalarSelect,
-    SmallInteger,
-    String,
-    case,
-    delete,
-    func,
-    literal,
-    literal_column,
-    or_,
-    select,
-)
-from sqlalchemy.dialects import mysql as mysql_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import BigInteger, Delete, ScalarSelect, SmallInteger, String, delete, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, db
-from webapp.dialects import NODE_VARIABLE
 
 # Writers add to one of a node's SHARDS rows at random, so concurrent inserts seldom wait on
 # one lock; each node of a Galera cluster has rows of its own (the connection's shard base,
@@ -106,11 +89,6 @@ class KeptCount:
         found = dict(db.session.execute(select(self.by, func.count()).group_by(self.by)).all())
         return {name: found.get(value, 0) for value, name in self.names.items()}
 
-    def triggers(self, dialect: str) -> list[str]:
-        """The statements creating this table's count triggers on ``dialect``."""
-        column = self.by.key if self.by is not None else None
-        return count_triggers(dialect, self.table, column, self.names)
-
 
 # Every table that keeps counts, in declaration order.
 KEPT_COUNTS: list[KeptCount] = []
@@ -126,76 +104,6 @@ def keep_count(
         raise ValueError("counts by a column need a name for each of its values")
     KEPT_COUNTS.append(kept)
     return kept
-
-
-def count_triggers(
-    dialect: str, table: str, column: str | None = None, names: dict | None = None
-) -> list[str]:
-    """CREATE TRIGGER statements (MySQL/MariaDB or SQLite) that add to ``table``'s counts on
-    every insert and delete, and, with ``column``, move a row between the counts of
-    ``names`` (value -> count name) when its ``column`` changes."""
-    mysql = dialect in ("mysql", "mariadb")
-    shard = literal_column(
-        f"COALESCE(@{NODE_VARIABLE}, 0) * {SHARDS} + FLOOR(RAND() * {SHARDS})"
-        if mysql
-        else f"ABS(RANDOM()) % {SHARDS}"
-    )
-    compiler = mysql_dialect.dialect() if mysql else sqlite_dialect.dialect()
-    compiler.insert_returning = False  # an INSERT in a trigger returns nothing
-
-    def add(row: str, delta: int) -> str:
-        # A trigger's body takes no bind parameters: the statement is compiled with its values
-        # inline, and they are the declaration's names and numbers, never input.
-        name = (
-            literal(table)
-            if column is None
-            else case(dict(names or {}), value=literal_column(f"{row}.{column}"))
-        )
-        counts = RowCount.__table__
-        added = counts.c.rows + literal_column(str(delta))
-        values = {"name": name, "shard": shard, "rows": delta}
-        if mysql:
-            statement = mysql_insert(counts).values(values).on_duplicate_key_update(rows=added)
-        else:
-            statement = sqlite_insert(counts).values(values)
-            statement = statement.on_conflict_do_update(counts.primary_key, set_={"rows": added})
-        return str(statement.compile(dialect=compiler, compile_kwargs={"literal_binds": True}))
-
-    statements = [
-        f"CREATE TRIGGER {table}_count_insert AFTER INSERT ON {table} FOR EACH ROW "
-        + (add("NEW", 1) if mysql else f"BEGIN {add('NEW', 1)}; END"),
-        f"CREATE TRIGGER {table}_count_delete AFTER DELETE ON {table} FOR EACH ROW "
-        + (add("OLD", -1) if mysql else f"BEGIN {add('OLD', -1)}; END"),
-    ]
-    if column is not None:
-        moved = f"{add('NEW', 1)}; {add('OLD', -1)};"
-        statements.append(
-            f"CREATE TRIGGER {table}_count_update AFTER UPDATE ON {table} FOR EACH ROW "
-            f"BEGIN IF NOT (NEW.{column} <=> OLD.{column}) THEN {moved} END IF; END"
-            if mysql
-            else f"CREATE TRIGGER {table}_count_update AFTER UPDATE OF {column} ON {table} FOR EACH ROW "
-            f"WHEN NEW.{column} IS NOT OLD.{column} BEGIN {moved} END"
-        )
-    return statements
-
-
-def trigger_names(table: str, by_column: bool = False) -> list[str]:
-    """The names of ``table``'s count triggers."""
-    events = ["insert", "delete", "update"] if by_column else ["insert", "delete"]
-    return [f"{table}_count_{event}" for event in events]
-
-
-def create_count_triggers(op, table: str, column: str | None = None, names: dict | None = None) -> None:
-    """In a migration's upgrade(): count ``table``'s rows from now on (a new table starts
-    from nothing: run ``RowCount.forget(table)`` first, so no stale count survives)."""
-    for statement in count_triggers(op.get_bind().dialect.name, table, column, names):
-        op.execute(statement)
-
-
-def drop_count_triggers(op, table: str, column: str | None = None) -> None:
-    """In a migration's downgrade(): stop counting ``table``'s rows."""
-    for name in trigger_names(table, column is not None):
-        op.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 def rebuild_counts() -> dict[str, int]:

@@ -94,6 +94,12 @@ class User(db.Model):
         return self.activated and self.is_admin
 
     @classmethod
+    def active_admin_exists(cls) -> bool:
+        """Whether any active account has the admin role (whatever it is called now)."""
+        query = select(cls.id).where(cls.role_id == Role.ADMIN, cls.activated.is_(True)).limit(1)
+        return db.session.scalar(query) is not None
+
+    @classmethod
     def lock_active_admins(cls) -> list[int]:
         """The ids of the active admin accounts, their rows locked until commit.
 

@@ -1,0 +1,89 @@
+"""The triggers that keep a table's row counts (webapp/models/row_count.py): generated SQL for
+MySQL/MariaDB and SQLite, and the two calls a migration makes, ``create_count_triggers`` in
+its upgrade() and ``drop_count_triggers`` in its downgrade().
+
+On MySQL, triggers do not fire for rows a foreign key's ON DELETE CASCADE removes: a counted
+table whose rows are deleted by a cascade must not keep counts (a window count, the default,
+is right for it).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import case, literal, literal_column
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from webapp.dialects import NODE_VARIABLE
+from webapp.models.row_count import SHARDS, RowCount
+
+
+def count_triggers(
+    dialect: str, table: str, column: str | None = None, names: dict | None = None
+) -> list[str]:
+    """CREATE TRIGGER statements (MySQL/MariaDB or SQLite) that add to ``table``'s counts on
+    every insert and delete, and, with ``column``, move a row between the counts of
+    ``names`` (value -> count name) when its ``column`` changes."""
+    mysql = dialect in ("mysql", "mariadb")
+    shard = literal_column(
+        f"COALESCE(@{NODE_VARIABLE}, 0) * {SHARDS} + FLOOR(RAND() * {SHARDS})"
+        if mysql
+        else f"ABS(RANDOM()) % {SHARDS}"
+    )
+    compiler = mysql_dialect.dialect() if mysql else sqlite_dialect.dialect()
+    compiler.insert_returning = False  # an INSERT in a trigger returns nothing
+
+    def add(row: str, delta: int) -> str:
+        # A trigger's body takes no bind parameters: the statement is compiled with its values
+        # inline, and they are the declaration's names and numbers, never input.
+        name = (
+            literal(table)
+            if column is None
+            else case(dict(names or {}), value=literal_column(f"{row}.{column}"))
+        )
+        counts = RowCount.__table__
+        added = counts.c.rows + literal_column(str(delta))
+        values = {"name": name, "shard": shard, "rows": delta}
+        if mysql:
+            statement = mysql_insert(counts).values(values).on_duplicate_key_update(rows=added)
+        else:
+            statement = sqlite_insert(counts).values(values)
+            statement = statement.on_conflict_do_update(counts.primary_key, set_={"rows": added})
+        return str(statement.compile(dialect=compiler, compile_kwargs={"literal_binds": True}))
+
+    statements = [
+        f"CREATE TRIGGER {table}_count_insert AFTER INSERT ON {table} FOR EACH ROW "
+        + (add("NEW", 1) if mysql else f"BEGIN {add('NEW', 1)}; END"),
+        f"CREATE TRIGGER {table}_count_delete AFTER DELETE ON {table} FOR EACH ROW "
+        + (add("OLD", -1) if mysql else f"BEGIN {add('OLD', -1)}; END"),
+    ]
+    if column is not None:
+        moved = f"{add('NEW', 1)}; {add('OLD', -1)};"
+        statements.append(
+            f"CREATE TRIGGER {table}_count_update AFTER UPDATE ON {table} FOR EACH ROW "
+            f"BEGIN IF NOT (NEW.{column} <=> OLD.{column}) THEN {moved} END IF; END"
+            if mysql
+            else f"CREATE TRIGGER {table}_count_update AFTER UPDATE OF {column} ON {table} FOR EACH ROW "
+            f"WHEN NEW.{column} IS NOT OLD.{column} BEGIN {moved} END"
+        )
+    return statements
+
+
+def trigger_names(table: str, by_column: bool = False) -> list[str]:
+    """The names of ``table``'s count triggers."""
+    events = ["insert", "delete", "update"] if by_column else ["insert", "delete"]
+    return [f"{table}_count_{event}" for event in events]
+
+
+def create_count_triggers(op, table: str, column: str | None = None, names: dict | None = None) -> None:
+    """In a migration's upgrade(): count ``table``'s rows from now on (a new table starts
+    from nothing: run ``RowCount.forget(table)`` first, so no stale count survives)."""
+    for statement in count_triggers(op.get_bind().dialect.name, table, column, names):
+        op.execute(statement)
+
+
+def drop_count_triggers(op, table: str, column: str | None = None) -> None:
+    """In a migration's downgrade(): stop counting ``table``'s rows."""
+    for name in trigger_names(table, column is not None):
+        op.execute(f"DROP TRIGGER IF EXISTS {name}")
