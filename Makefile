@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 
 PORT ?= 8080
 
-.PHONY: run test lint format e2e compose security chaos cluster bench clean
+.PHONY: run dev test lint format e2e compose guide security chaos cluster bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ $(VENV)/.compose: requirements-compose.txt $(VENV)/.dev
 run: $(VENV)/.runtime
 	$(BIN)/flask deploy
 	PORT=$(PORT) $(BIN)/gunicorn -c docker/gunicorn.conf.py wsgi:app
+
+## dev: the virtualenv to work in (the runtime, the test and lint tools), nothing run
+dev: $(VENV)/.dev
 
 ## test: the suite on SQLite and, when TEST_DATABASE_URL is set, on that database at the
 ## same time (a process per core; its output follows, from artifacts/test-database.log)
@@ -53,6 +56,11 @@ e2e: $(VENV)/.dev
 ## Debian's docker.io installed, if none answers), with local stand-ins for upstream images
 compose: $(VENV)/.compose
 	$(BIN)/pytest tests/compose -v -s -p no:cacheprovider
+
+## guide: docs/development.md's "Adding a resource" followed literally in a scratch copy of the
+## repository, on SQLite and on MariaDB (TEST_DATABASE_URL's server, else 127.0.0.1)
+guide: $(VENV)/.dev
+	$(BIN)/pytest tests/guide -v -s -p no:cacheprovider
 
 ## security: bandit (no medium or high finding), then schemathesis against a live server
 security: $(VENV)/.dev

@@ -4,6 +4,8 @@ import logging
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.operations import ops
+from alembic.script import ScriptDirectory
 from flask import current_app
 
 from webapp.database import UTCDateTime
@@ -38,14 +40,40 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
-def run_migrations_online():
-    def skip_empty_autogenerate(context, revision, directives):
-        if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
-            directives[:] = []
-            logger.info("No changes in schema detected.")
+def next_revision_id() -> str:
+    """The number after the newest revision's, four digits: 0008 after 0007."""
+    numbers = [int(script.revision) for script in ScriptDirectory.from_config(config).walk_revisions()]
+    return f"{max(numbers, default=0) + 1:04d}"
 
+
+def without_index_drops_of_dropped_tables(downgrade: ops.DowngradeOps) -> None:
+    """Autogenerate drops a new table's indexes before the table; MySQL refuses to drop an
+    index a foreign key uses (error 1553), and dropping the table drops its indexes anyway."""
+    dropped = {op.table_name for op in downgrade.ops if isinstance(op, ops.DropTableOp)}
+    for op in downgrade.ops:
+        if isinstance(op, ops.ModifyTableOps) and op.table_name in dropped:
+            op.ops = [change for change in op.ops if not isinstance(change, ops.DropIndexOp)]
+    downgrade.ops = [op for op in downgrade.ops if not (isinstance(op, ops.ModifyTableOps) and not op.ops)]
+
+
+def house_style(context, revision, directives):
+    """What `flask db migrate` writes: nothing when nothing changed; else a revision numbered
+    after the newest one (unless --rev-id names one), whose downgrade works on MySQL too."""
+    if not getattr(config.cmd_opts, "autogenerate", False):
+        return
+    script = directives[0]
+    if script.upgrade_ops.is_empty():
+        directives[:] = []
+        logger.info("No changes in schema detected.")
+        return
+    if not getattr(config.cmd_opts, "rev_id", None):
+        script.rev_id = next_revision_id()
+    without_index_drops_of_dropped_tables(script.downgrade_ops)
+
+
+def run_migrations_online():
     options = dict(migrate_ext.configure_args)
-    options.setdefault("process_revision_directives", skip_empty_autogenerate)
+    options.setdefault("process_revision_directives", house_style)
     options.setdefault("render_item", render_item)
     # Instances starting together run this one at a time: `flask deploy` holds its lock.
     with engine.connect() as connection:

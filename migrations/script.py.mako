@@ -1,8 +1,13 @@
-"""${message}
+<%!
+    def body(code):
+        """Alembic's generated commands without the comments it frames them with."""
+        lines = [line for line in code.splitlines() if not line.strip().startswith("# ###")]
+        return "\n".join(lines).strip()
+%>"""${message}
 
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
+Create Date: ${create_date.strftime("%Y-%m-%d")}
 """
 
 import sqlalchemy as sa
@@ -16,8 +21,8 @@ depends_on = ${repr(depends_on)}
 
 
 def upgrade():
-    ${upgrades if upgrades else "pass"}
+    ${body(upgrades) if upgrades else "pass"}
 
 
 def downgrade():
-    ${downgrades if downgrades else "pass"}
+    ${body(downgrades) if downgrades else "pass"}

@@ -167,16 +167,17 @@ def auth_headers(client, user) -> dict[str, str]:
 @pytest.fixture
 def world(client) -> dict:
     """The actors of the permission tests (tests/helpers.py): another user, the owner and two
-    admins; their ids and each actor's headers (the anonymous actor has none)."""
+    admins; their ids (``user``, ``owner``, ``admin``, ``other_admin``) and each actor's
+    headers (the anonymous actor has none)."""
     from tests.helpers import ADMIN, ANONYMOUS, OWNER, USER
 
-    make_user("someone")
+    someone = make_user("someone")
     owner = make_user("owner")
     admin = make_user("root", role=Role.ADMIN)
     other_admin = make_user("root2", role=Role.ADMIN)
     return {
         "owner": owner,
-        "ids": {"owner": owner.id, "admin": admin.id, "other_admin": other_admin.id},
+        "ids": {"user": someone.id, "owner": owner.id, "admin": admin.id, "other_admin": other_admin.id},
         "headers": {
             ANONYMOUS: {},
             USER: login(client, "someone")["headers"],

@@ -55,9 +55,10 @@ def expect(anonymous: int, user: int, owner: int, admin: int) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Permission:
-    """One route and method, called by every actor. ``path`` may name ``{owner}`` (the owner's
-    account), ``{admin}`` (the calling admin's), ``{other_admin}`` (a second admin's) and any
-    id the module's ``targets`` fixture returns (``{item}``)."""
+    """One route and method, called by every actor. ``path`` and the strings of ``body`` may
+    name ``{user}`` (the other account's id), ``{owner}`` (the owner's), ``{admin}`` (the
+    calling admin's), ``{other_admin}`` (a second admin's) and any id the module's ``targets``
+    fixture returns (``{item}``); a body string that is just ``{item}`` becomes that number."""
 
     label: str
     method: str
@@ -77,6 +78,19 @@ def snapshot() -> dict[str, list]:
     }
 
 
+def with_ids(value, ids: dict[str, int]):
+    """A request body with the ids it names filled in: a string that is just ``{name}`` becomes
+    that id (a number), any other string is formatted with them."""
+    if isinstance(value, dict):
+        return {key: with_ids(item, ids) for key, item in value.items()}
+    if isinstance(value, list):
+        return [with_ids(item, ids) for item in value]
+    if isinstance(value, str):
+        name = value[1:-1] if value.startswith("{") and value.endswith("}") else None
+        return ids[name] if name in ids else value.format(**ids)
+    return value
+
+
 def permission_test(rows: list[Permission]):
     """The test of ``rows``: each actor calls each route and gets its status; a refusal is a
     problem document and changes nothing. Assign it to a module-level name starting with test_."""
@@ -89,10 +103,11 @@ def permission_test(rows: list[Permission]):
         status = row.statuses[actor]
         before = snapshot()
 
+        ids = {**world["ids"], **targets}
         response = client.open(
-            row.path.format(**world["ids"], **targets),
+            row.path.format(**ids),
             method=row.method,
-            json=row.body,
+            json=with_ids(row.body, ids),
             headers=world["headers"][actor],
         )
 

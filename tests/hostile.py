@@ -7,23 +7,12 @@ generates. The suite sends them through the test client (tests/test_hostile_inpu
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.factories import PASSWORD
-from webapp.models import Role
-
-# A valid body for each JSON operation of the OpenAPI document ({"method path": body}), so
-# each hostile value lands in fields the operation really reads. tests/test_hostile_input.py
-# fails while an operation with a request body is missing here.
-VALID_BODIES: dict[str, dict] = {
-    "post /auth/token": {"username": "alice", "password": PASSWORD},
-    "post /auth/refresh": {"refresh_token": "r" * 43},
-    "post /users": {"username": "newbie", "role_id": Role.USER},
-    "patch /users/{user_id}": {"username": "renamed", "role_id": Role.USER},
-    "post /items": {"name": "lamp", "description": "a desk lamp"},
-    "patch /items/{item_id}": {"name": "lamp 2", "description": "a brighter lamp"},
-}
+from tests.test_docs import operations
+from tests.test_permissions import route_key, rows_of
 
 FORTY_DIGITS = "1" * 40
 
@@ -107,3 +96,41 @@ def paths(operation: str, ids: dict[str, int]) -> list[str]:
         return [path]
     name = path[path.index("{") + 1 : path.index("}")]
     return [path.replace(f"{{{name}}}", str(ids[name])), path.replace(f"{{{name}}}", FORTY_DIGITS)]
+
+
+def valid_bodies(spec: dict) -> dict[str, dict]:
+    """A body for each JSON operation of the OpenAPI document (``{"post /items": {...}}``):
+    the bodies of the operation's permission rows (PERMISSIONS in tests/test_<blueprint>.py)
+    merged, so hostile values land in every field the operation reads. A new resource needs
+    nothing here: its permission rows are its valid bodies."""
+    bodies = {}
+    for path, method, operation in operations(spec):
+        if "requestBody" not in operation:
+            continue
+        route = route_key(method.upper(), path)
+        merged: dict = {}
+        for row in rows_of(operation["tags"][0]) or []:
+            if row.body and route_key(row.method, row.path) == route:
+                merged.update(row.body)
+        bodies[f"{method} {path}"] = merged
+    return bodies
+
+
+def target_ids(bodies: dict[str, dict], create: Callable[[str, dict], int]) -> dict[str, int]:
+    """A real id for each path parameter of the operations in ``bodies``: a row its collection's
+    POST makes (``create(path, body)`` sends it and returns the new id). The body's first string
+    (the name, by the permission rows' habit) is made unique, so that a database already
+    holding the rows' names takes it."""
+    ids: dict[str, int] = {}
+    for operation in bodies:
+        path = operation.split(" ", 1)[1]
+        name = path[path.index("{") + 1 : path.index("}")] if "{" in path else None
+        if name is None or name in ids:
+            continue
+        collection = f"post {path[: path.index('/{')]}"
+        assert collection in bodies, f"{operation}: no {collection} to make a row to send it to"
+        body = dict(bodies[collection])
+        first = next(key for key, value in body.items() if isinstance(value, str))
+        body[first] += "-" + secrets.token_hex(3)
+        ids[name] = create(collection.split(" ", 1)[1], body)
+    return ids

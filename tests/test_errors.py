@@ -9,7 +9,19 @@ import re
 import pymysql
 import pytest
 from flask import jsonify
-from sqlalchemy import Column, Integer, MetaData, String, Table, UniqueConstraint, event, func, insert, select
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    event,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -250,16 +262,20 @@ def test_integrity_error_in_a_signed_in_request_is_409(client, user, auth_header
 
 @pytest.fixture
 def price_tags(app):
-    """A table the app does not have, with a multi-word name and a two-column unique key."""
+    """A table the app does not have, with a multi-word name, two two-column unique keys (one
+    scoped by a foreign key) and a one-column one."""
     metadata = MetaData()
+    Table("shops", metadata, Column("id", Integer, primary_key=True))
     table = Table(
         "price_tags",
         metadata,
         Column("id", Integer, primary_key=True),
-        Column("shop_id", Integer, nullable=False),
+        Column("shop_id", ForeignKey("shops.id"), nullable=False),
+        Column("aisle", Integer, nullable=False),
         Column("label", String(32), nullable=False),
         Column("code", String(32), nullable=False),
-        UniqueConstraint("shop_id", "label", name="uq_price_tags_shop_id"),
+        UniqueConstraint("shop_id", "label", name="uq_price_tags_shop_id_label"),
+        UniqueConstraint("aisle", "label", name="uq_price_tags_aisle_label"),
         UniqueConstraint("code", name="uq_price_tags_code"),
     )
     metadata.create_all(db.engine)
@@ -270,14 +286,17 @@ def price_tags(app):
 @pytest.mark.parametrize(
     ("row", "fields"),
     [
-        ({"shop_id": 1, "label": "sale", "code": "B"}, ("shop_id", "label")),
-        ({"shop_id": 2, "label": "sale", "code": "A"}, ("code",)),
+        # Unique per shop: the label is what the client chose.
+        ({"shop_id": 1, "aisle": 2, "label": "sale", "code": "B"}, ("label",)),
+        ({"shop_id": 2, "aisle": 2, "label": "sale", "code": "A"}, ("code",)),
+        ({"shop_id": 2, "aisle": 1, "label": "sale", "code": "C"}, ("aisle", "label")),
     ],
 )
 def test_a_duplicate_key_names_the_fields_of_the_constraint_the_database_reported(price_tags, row, fields):
     metadata, table = price_tags
     with db.engine.begin() as connection:
-        connection.execute(insert(table).values(shop_id=1, label="sale", code="A"))
+        connection.execute(insert(metadata.tables["shops"]).values([{"id": 1}, {"id": 2}]))
+        connection.execute(insert(table).values(shop_id=1, aisle=1, label="sale", code="A"))
     with pytest.raises(IntegrityError) as raised, db.engine.begin() as connection:
         connection.execute(insert(table).values(**row))
 

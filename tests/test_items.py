@@ -15,9 +15,21 @@ ITEM_FIELDS = {"id", "name", "description", "user_id", "created_at", "updated_at
 
 PERMISSIONS = [
     Permission("list items", "GET", "/items", None, expect(401, 200, 200, 200)),
-    Permission("create item", "POST", "/items", {"name": "fresh item"}, expect(401, 201, 201, 201)),
+    Permission(
+        "create item",
+        "POST",
+        "/items",
+        {"name": "fresh item", "description": "new"},
+        expect(401, 201, 201, 201),
+    ),
     Permission("get item", "GET", "/items/{item}", None, expect(401, 200, 200, 200)),
-    Permission("rename item", "PATCH", "/items/{item}", {"name": "renamed item"}, expect(401, 403, 200, 200)),
+    Permission(
+        "change item",
+        "PATCH",
+        "/items/{item}",
+        {"name": "renamed", "description": "more"},
+        expect(401, 403, 200, 200),
+    ),
     Permission("delete item", "DELETE", "/items/{item}", None, expect(401, 403, 200, 200)),
 ]
 test_each_actor_gets_the_status_the_contract_gives = permission_test(PERMISSIONS)

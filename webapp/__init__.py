@@ -8,6 +8,7 @@ nothing, so gunicorn's master can read ``webapp.logs`` without pinning the app's
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Flask
@@ -15,8 +16,12 @@ from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import PathConverter
 
-# The resources, each a package webapp/<name>/ whose routes.py defines the blueprint `blp`.
-RESOURCES = ("auth", "users", "items", "roles", "versions")
+
+def resources() -> list[str]:
+    """The resources: every package of webapp/ with a routes.py, whose blueprint is ``blp``
+    (a new resource is registered by being there)."""
+    return sorted(routes.parent.name for routes in Path(__file__).parent.glob("*/routes.py"))
+
 
 T = TypeVar("T")
 
@@ -162,7 +167,7 @@ def _register_blueprints(app: Flask) -> None:
     from webapp import health
     from webapp.extensions import api
 
-    for name in RESOURCES:
+    for name in resources():
         api.register_blueprint(import_module(f"webapp.{name}.routes").blp)
     api.register_blueprint(health.blp)
 

@@ -115,17 +115,19 @@ def handle_http_exception(error: HTTPException):
 
 @cache
 def unique_keys(metadata: MetaData) -> dict[str, tuple[str, ...]]:
-    """The columns of every unique constraint and unique index of the models, under both names
-    a duplicate is reported by: the constraint's (MySQL: "for key 'uq_items_name'") and its
-    columns' (SQLite: "UNIQUE constraint failed: items.name")."""
+    """The columns a client chose of every unique constraint and unique index of the models,
+    under both names a duplicate is reported by: the constraint's (MySQL: "for key
+    'uq_items_name'") and its columns' (SQLite: "UNIQUE constraint failed: items.name"). A key
+    scoped by a foreign key (a title unique per owner) names its other columns: the title."""
     keys: dict[str, tuple[str, ...]] = {}
     for table in metadata.tables.values():
         uniques = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
         uniques += [index for index in table.indexes if index.unique]
         for unique in uniques:
             columns = tuple(column.name for column in unique.columns)
-            keys[f"'{unique.name}'"] = keys[f".{unique.name}'"] = columns
-            keys[": " + ", ".join(f"{table.name}.{column}" for column in columns)] = columns
+            chosen = tuple(column.name for column in unique.columns if not column.foreign_keys) or columns
+            keys[f"'{unique.name}'"] = keys[f".{unique.name}'"] = chosen
+            keys[": " + ", ".join(f"{table.name}.{column}" for column in columns)] = chosen
     return keys
 
 

@@ -47,8 +47,8 @@ class IdConverter(IntegerConverter):
 
 class ConventionsPlugin(BasePlugin):
     """What every operation's document shares, added once here: errors in problem+json, 400
-    and 415 wherever there is a body, X-Version and 426 on version-gated paths, and header
-    parameters document() names."""
+    and 415 wherever there is a body, 404 wherever the path names a row, X-Version and 426 on
+    version-gated paths, and header parameters document() names."""
 
     def response_helper(self, response: dict, **kwargs: Any) -> dict:
         content = response.get("content", {})
@@ -58,9 +58,12 @@ class ConventionsPlugin(BasePlugin):
         return response
 
     def path_helper(self, path: str, operations: dict, parameters: list, **kwargs: Any) -> None:
+        statuses = [404] if "{" in path else []
         if any(VERSION_HEADER in str(parameter) for parameter in parameters):
-            for operation in operations.values():
-                operation.setdefault("responses", {})[426] = http.HTTPStatus(426).name
+            statuses.append(426)
+        for operation in operations.values():
+            for status in statuses:
+                operation.setdefault("responses", {})[status] = http.HTTPStatus(status).name
 
     def operation_helper(self, path: str, operations: dict, **kwargs: Any) -> None:
         for operation in operations.values():

@@ -34,7 +34,11 @@ LINK_HEADER = {
 class PaginationArgsSchema(Schema):
     """``page`` (from 1) and ``limit``; a limit above PAGE_LIMIT_MAX is lowered to it."""
 
-    page = QueryInteger(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    page = QueryInteger(
+        load_default=1,
+        validate=validate.Range(min=1, max=MAX_PAGE),
+        metadata={"description": "Page number, from 1; a page past the end is empty."},
+    )
     limit = QueryInteger(
         load_default=lambda: current_app.config["PAGE_LIMIT_DEFAULT"],
         validate=validate.Range(min=1),

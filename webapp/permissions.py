@@ -77,9 +77,11 @@ def get_or_404(model: type[db.Model], ident: int):
 
 def get_for_update(model: type[db.Model], ident: int):
     """The row ``ident`` of ``model``, to change, or a 404. Locked until commit, so concurrent
-    changes take turns (the last one wins, as always); under If-Match, not locked: the write
-    compares and swaps the row's version instead (webapp/conditional.py)."""
-    row = db.session.get(model, ident, with_for_update=not wants_match())
+    changes take turns (the last one wins, as always); under If-Match, on a model with a
+    version column, not locked: the write compares and swaps the version instead
+    (webapp/conditional.py)."""
+    conditional = wants_match() and model.__mapper__.version_id_col is not None
+    row = db.session.get(model, ident, with_for_update=not conditional)
     if row is None:
         abort(404, message=f"{model.__name__} not found")
     return row
@@ -89,4 +91,4 @@ def require_owner_or_admin(owner_id: int, what: str) -> None:
     """403 unless the caller is an admin or the account ``owner_id``; ``what`` names the
     thing in the message ("item", "account")."""
     if not (g.caller.is_admin or g.caller.id == owner_id):
-        abort(403, message=f"Only an admin or the owner may change this {what}")
+        abort(403, message=f"Only an admin or the {what}'s owner may do this")

@@ -7,12 +7,12 @@ from __future__ import annotations
 import http.client
 import json
 import urllib.parse
+from base64 import b64encode
 from collections import Counter
 
 import pytest
 
-from tests.fuzz.conftest import ACCOUNTS
-from tests.hostile import CASES, VALID_BODIES, paths
+from tests.hostile import CASES, paths, target_ids, valid_bodies
 
 
 def send(base: str, method: str, path: str, body: bytes, headers: dict[str, str]):
@@ -34,6 +34,22 @@ def admin_token(base: str, password: str) -> str:
     return json.loads(answer)["access_token"]
 
 
+def bodies_and_ids(base: str, password: str, headers: dict[str, str]) -> tuple[dict, dict]:
+    """The valid bodies of the server's own OpenAPI document, and a fresh row for each {id}."""
+    credentials = b64encode(f"fuzz-admin:{password}".encode()).decode()
+    status, _, spec = send(base, "GET", "/openapi.json", b"", {"Authorization": f"Basic {credentials}"})
+    assert status == 200, spec
+    bodies = valid_bodies(json.loads(spec))
+
+    def create(path: str, body: dict) -> int:
+        sent = {**headers, "Content-Type": "application/json"}
+        status, _, answer = send(base, "POST", path, json.dumps(body).encode(), sent)
+        assert status == 201, (path, answer)
+        return json.loads(answer)["id"]
+
+    return bodies, target_ids(bodies, create)
+
+
 @pytest.mark.parametrize("target", ["nginx", "gunicorn"])
 def test_hostile_bodies_get_a_4xx_problem_and_no_error_line(server, target):
     stack, passwords = server
@@ -41,12 +57,12 @@ def test_hostile_bodies_get_a_4xx_problem_and_no_error_line(server, target):
     log = stack.logs["gunicorn"]
     logged_before = log.stat().st_size
     headers = {"Authorization": f"Bearer {admin_token(base, passwords['admin'])}"}
-    ids = {"user_id": ACCOUNTS["user"][0], "item_id": 1}
+    bodies, ids = bodies_and_ids(base, passwords["admin"], headers)
 
     answers: Counter[str] = Counter()
     wrong = []
     for case in CASES:
-        for operation, body in VALID_BODIES.items():
+        for operation, body in bodies.items():
             method = operation.split(" ", 1)[0].upper()
             for path in paths(operation, ids):
                 status, content_type, _ = send(

@@ -127,7 +127,6 @@ def sessions():
 @blp.route("/sessions/<id:session_id>", methods=["DELETE"])
 @login_required
 @blp.response(200, MessageSchema)
-@blp.alt_response(404, response="NOT_FOUND")
 def end_session(session_id):
     """End one of my sessions
 

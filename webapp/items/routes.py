@@ -48,7 +48,6 @@ class Items(MethodView):
 class ItemsById(MethodView):
     @login_required
     @blp.response(200, ItemSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
     @with_etag
     def get(self, item_id):
         """Get an item
@@ -61,7 +60,6 @@ class ItemsById(MethodView):
     @blp.arguments(ItemUpdateSchema)
     @blp.response(200, ItemSchema)
     @blp.alt_response(403, response="FORBIDDEN")
-    @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @with_etag
     def patch(self, data, item_id):
@@ -80,7 +78,6 @@ class ItemsById(MethodView):
     @login_required
     @blp.response(200, MessageSchema)
     @blp.alt_response(403, response="FORBIDDEN")
-    @blp.alt_response(404, response="NOT_FOUND")
     @with_etag
     def delete(self, item_id):
         """Delete an item

@@ -28,7 +28,6 @@ class Roles(MethodView):
 @blp.route("/<id:role_id>")
 class RolesById(MethodView):
     @blp.response(200, RoleSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
     def get(self, role_id):
         """Get a role"""
         for role in Role.all_cached():

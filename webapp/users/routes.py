@@ -69,7 +69,6 @@ class Users(MethodView):
 class UsersById(MethodView):
     @directory_access
     @blp.response(200, UserSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
     @with_etag
     def get(self, user_id):
         """Get a user
@@ -86,7 +85,6 @@ class UsersById(MethodView):
     @blp.arguments(UserUpdateSchema)
     @blp.response(200, UserSchema)
     @blp.alt_response(403, response="FORBIDDEN")
-    @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     @with_etag
@@ -129,7 +127,6 @@ class UsersById(MethodView):
     @login_required
     @blp.response(200, MessageSchema)
     @blp.alt_response(403, response="FORBIDDEN")
-    @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @with_etag
     def delete(self, user_id):
@@ -175,7 +172,6 @@ class UserSessions(MethodView):
     @login_required
     @blp.response(200, SessionSchema(many=True))
     @blp.alt_response(403, response="FORBIDDEN")
-    @blp.alt_response(404, response="NOT_FOUND")
     def get(self, user_id):
         """List an account's sessions
 
@@ -186,7 +182,6 @@ class UserSessions(MethodView):
     @login_required
     @blp.response(200, MessageSchema)
     @blp.alt_response(403, response="FORBIDDEN")
-    @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, user_id):
         """End all of an account's sessions
 

@@ -55,7 +55,9 @@ class UserQueryArgsSchema(PaginationArgsSchema):
         validate=validate.Length(max=User.USERNAME_LENGTH),
         metadata={"description": "Substring of the username"},
     )
-    activated = fields.Boolean(load_default=True)
+    activated = fields.Boolean(
+        load_default=True, metadata={"description": "Active accounts (default) or deactivated ones"}
+    )
 
 
 UserPageSchema = page_schema("UserPage", "users", UserSchema)
