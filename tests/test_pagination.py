@@ -7,14 +7,17 @@ tests/helpers.PagedList).
 
 from __future__ import annotations
 
+import base64
 import importlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 import pytest
 
 from tests.conftest import TEST_CONFIG
+from tests.helpers import assert_problem
 from webapp import create_app
 from webapp.extensions import api
 
@@ -268,7 +271,16 @@ def test_a_page_links_to_the_first_prev_next_and_last_that_exist(client, the_lis
     response = the_list.get(client, {"page": page, "limit": 3})
 
     assert response.status_code == 200
-    assert links_of(response) == {rel: f"{the_list.path}?page={n}&limit=3" for rel, n in rels.items()}
+    links = links_of(response)
+    # The next page's link holds a cursor: it reads the same rows, by key instead of offset.
+    following = links.pop("next", None)
+    assert links == {rel: f"{the_list.path}?page={n}&limit=3" for rel, n in rels.items() if rel != "next"}
+    assert (following is not None) == ("next" in rels)
+    if following is not None:
+        assert following.startswith(f"{the_list.path}?cursor=")
+        assert following.endswith("&limit=3")
+        followed = the_list.page(client, following.partition("?")[2])
+        assert (followed["page"], the_list.row_ids(followed)) == (page + 1, ids[page * 3 : (page + 1) * 3])
     # The body is the page it always was.
     assert the_list.row_ids(response.get_json()) == ids[(page - 1) * 3 : page * 3]
 
@@ -327,3 +339,104 @@ def test_a_link_header_too_long_for_a_proxy_is_left_out(client, the_list, filter
     assert "Link" not in response.headers
     assert response.get_json()["total"] == 1
     assert len(the_list.get(client, "&".join([f"{filter_name}=kept"] * 20)).headers["Link"]) > 0
+
+
+# --- cursors: the next link's keyset ---------------------------------------------------------
+
+
+def next_link(response) -> str | None:
+    """The query string of the response's next link, if it has one."""
+    target = links_of(response).get("next")
+    return None if target is None else target.partition("?")[2]
+
+
+def test_following_next_links_walks_every_row_once_in_order(client, the_list):
+    ids = the_list.fill(11)
+    seen, pages, query = [], [], "limit=3"
+
+    while query is not None:
+        response = the_list.get(client, query)
+        body = response.get_json()
+        assert response.status_code == 200, body
+        assert body["total"] == len(ids)
+        seen += the_list.row_ids(body)
+        pages.append(body["page"])
+        query = next_link(response)
+
+    assert seen == ids
+    assert pages == [1, 2, 3, 4]
+
+
+def test_a_cursor_keeps_the_filter_and_its_walk_sees_rows_deleted_and_added_meanwhile(
+    client, the_list, filter_name
+):
+    matching = the_list.fill(5, prefix="match")
+    the_list.fill(3, prefix="other")
+    first = the_list.get(client, {filter_name: "match", "limit": 2})
+
+    later = the_list.add("match-late")
+    second = the_list.page(client, next_link(first))
+
+    assert second["total"] == 6
+    assert the_list.row_ids(second) == matching[2:4]
+    third = the_list.page(client, next_link(the_list.get(client, next_link(first))))
+    assert the_list.row_ids(third) == [matching[4], later]
+
+
+def forged(cursor: str) -> list[str]:
+    """Cursors a client could make up from a real one."""
+    position, _, signature = cursor.partition(".")
+    real_page, real_after = base64.urlsafe_b64decode(position + "==").decode().split(".")
+    other = base64.urlsafe_b64encode(f"{real_page}.{int(real_after) + 1}".encode()).decode().rstrip("=")
+    return [
+        f"{other}.{signature}",  # another position, the real signature
+        position,  # no signature
+        f"{position}.{signature[:-2]}AA",  # a signature of the right shape
+        f"{position}.{signature}x",
+        "not-a-cursor",
+        "....",
+        base64.urlsafe_b64encode(b"2.-1").decode() + "." + signature,
+        base64.urlsafe_b64encode(b"x.y").decode() + "." + signature,
+        base64.urlsafe_b64encode(b"99999999999999999999999.1").decode() + "." + signature,
+        "%00",
+    ]
+
+
+def test_a_forged_cursor_is_a_400_problem(client, the_list):
+    the_list.fill(5)
+    cursor = parse_qs(next_link(the_list.get(client, {"limit": 2})))["cursor"][0]
+
+    for fake in forged(cursor):
+        response = the_list.get(client, {"cursor": fake, "limit": 2})
+        assert_problem(response, 400)
+
+
+def test_a_cursor_of_other_filters_another_limit_or_another_list_is_a_400(
+    client, the_list, filter_name, auth_headers
+):
+    the_list.fill(5, prefix="match")
+    query = next_link(the_list.get(client, {filter_name: "match", "limit": 2}))
+    cursor = "cursor=" + parse_qs(query)["cursor"][0]
+
+    assert the_list.get(client, query).status_code == 200
+    for changed in (
+        f"{cursor}&limit=2",  # the filter dropped
+        f"{filter_name}=matc&{cursor}&limit=2",  # another filter
+        f"{filter_name}=match&{cursor}&limit=3",  # another limit
+        f"{filter_name}=match&{cursor}&limit=2&page=2",  # a page as well
+    ):
+        assert_problem(the_list.get(client, changed), 400)
+    other_list = next(path for path in LISTS if path != the_list.path)
+    assert_problem(client.get(f"{other_list}?{cursor}&limit=2", headers=auth_headers), 400)
+
+
+def test_a_cursor_signed_with_a_retired_secret_key_is_a_400(app, client, the_list, monkeypatch):
+    the_list.fill(5)
+    query = next_link(the_list.get(client, {"limit": 2}))
+    monkeypatch.setitem(app.config, "SECRET_KEY", "a-new-secret-key-for-this-test")
+
+    assert_problem(the_list.get(client, query), 400)
+
+
+def test_a_cursor_too_long_is_a_422_naming_it(client, the_list):
+    assert set(assert_problem(the_list.get(client, {"cursor": "a" * 101}), 422)["errors"]) == {"cursor"}

@@ -1,5 +1,10 @@
 """Pages of rows with their total, each page in one round trip: the query side of lists
-(the models' ``search()`` methods build them; the HTTP side is webapp/pagination.py)."""
+(the models' ``search()`` methods build them; the HTTP side is webapp/pagination.py).
+
+A list is ordered by its rows' ``id``. A page is read by its number (OFFSET: the contract's
+``page``, whose cost grows with its depth) or after the last id of the page before it (a
+keyset: what a ``next`` link's cursor holds, at the cost of page 1 at any depth).
+"""
 
 from __future__ import annotations
 
@@ -18,28 +23,41 @@ MAX_PAGE = 2**31 - 1
 class PageQuery:
     """Rows to read a page at a time, each page with its total in the same round trip.
 
-    The total is a kept row count for a whole table (``kept_total``), else a window count of
-    the rows the query matches. Both statements are built here, once, with the page as
-    bound parameters: an unfiltered list reuses them on every request.
+    The total is a kept row count for a whole table (``kept_total``), else a count of the
+    rows the query matches: a window count beside a page by number, a scalar subquery beside
+    a page after a key (the window would count only the rows after it). The statements are
+    built here, once, with the page as bound parameters: an unfiltered list reuses them on
+    every request.
     """
 
-    paged: Select
+    paged: Select  # a page by number: :limit rows from :offset
+    after: Select  # a page after a key: :limit rows whose id is above :after
     count: Select  # the total alone, for a page past the end
 
     @classmethod
     def of(cls, query: Select, kept_total: ColumnElement | None = None) -> PageQuery:
+        key = query.selected_columns.id
+        count = select(func.count()).select_from(query.order_by(None).subquery())
         if kept_total is None:
-            total: ColumnElement = func.count().over()
-            count = select(func.count()).select_from(query.order_by(None).subquery())
+            window, total = func.count().over(), count.scalar_subquery()
         else:
-            total, count = kept_total, select(kept_total)
-        paged = query.add_columns(total.label("total")).limit(bindparam("limit")).offset(bindparam("offset"))
-        return cls(paged, count)
+            window, total, count = kept_total, kept_total, select(kept_total)
+        limited = bindparam("limit")
+        paged = query.add_columns(window.label("total")).limit(limited).offset(bindparam("offset"))
+        after = query.where(key > bindparam("after")).add_columns(total.label("total")).limit(limited)
+        return cls(paged, after, count)
 
 
-def read_page(query: PageQuery, *, key: str, page: int, limit: int) -> dict[str, Any]:
-    """One page of ``query``'s rows as mappings, with the total."""
+def read_page(
+    query: PageQuery, *, key: str, page: int, limit: int, after: int | None = None
+) -> dict[str, Any]:
+    """One page of ``query``'s rows as mappings, with the total: page number ``page``, read
+    by its offset, or (given ``after``, the last id of the page before it) by its key."""
     connection = db.session.connection()
-    rows = connection.execute(query.paged, {"limit": limit, "offset": (page - 1) * limit}).mappings().all()
+    if after is None:
+        rows = connection.execute(query.paged, {"limit": limit, "offset": (page - 1) * limit})
+    else:
+        rows = connection.execute(query.after, {"limit": limit, "after": after})
+    rows = rows.mappings().all()
     total = rows[0]["total"] if rows else connection.execute(query.count).scalar()
     return {"page": page, "limit": limit, "total": total, key: rows}

@@ -3,18 +3,24 @@ of lists; the queries are in webapp/pages.py)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import math
 from collections.abc import Callable, Container
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import current_app, request
+from flask_smorest import abort
 from marshmallow import Schema, fields, post_load, validate
 
 from webapp.fields import QueryInteger
 from webapp.pages import MAX_PAGE, PageQuery, read_page
 
-PAGING = ("page", "limit")
+PAGING = ("page", "limit", "cursor")
+CURSOR_LENGTH = 100
 
 # A Link header longer than this is left out (the body still has page, limit and total):
 # a proxy holds a response's headers in one buffer (the shipped nginx: 16 KB), and only
@@ -25,7 +31,8 @@ LINK_MAX_BYTES = 8192
 LINK_HEADER = {
     "Link": {
         "description": "RFC 8288 links to the first, prev, next and last pages (those that exist), "
-        f"keeping the request's filters and limit; left out if longer than {LINK_MAX_BYTES} bytes",
+        "keeping the request's filters and limit; the next page's link holds a cursor. Left out if "
+        f"longer than {LINK_MAX_BYTES} bytes",
         "schema": {"type": "string"},
     }
 }
@@ -43,6 +50,15 @@ class PaginationArgsSchema(Schema):
         load_default=lambda: current_app.config["PAGE_LIMIT_DEFAULT"],
         validate=validate.Range(min=1),
         metadata={"description": "Page size; values above the configured maximum (100) are clamped."},
+    )
+
+    cursor = fields.String(
+        validate=validate.Length(max=CURSOR_LENGTH),
+        metadata={
+            "description": "Where a page starts, as the `next` link gives it (with the same "
+            "filters and limit, instead of page): any depth costs what page 1 costs. A cursor "
+            "that is not such a link's, or of other filters or limit, is a 400."
+        },
     )
 
     @post_load
@@ -108,31 +124,73 @@ def page_schema(name: str, key: str, item_schema: type[Schema]) -> type[Schema]:
 
 
 def page_of(query: PageQuery, args: dict[str, Any], *, key: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """The page ``args`` ask for, as the body ``{page, limit, total, <key>}`` and a Link header."""
-    body = read_page(query, key=key, page=args["page"], limit=args["limit"])
-    link = links(body["page"], body["limit"], body["total"], filters=args)
+    """The page ``args`` ask for (by its number, or by the cursor of a ``next`` link), as the
+    body ``{page, limit, total, <key>}`` and a Link header."""
+    kept = _kept_arguments(args)
+    page, after = args["page"], None
+    if "cursor" in args:
+        page, after = _open_cursor(args["cursor"], args["limit"], kept)
+    body = read_page(query, key=key, page=page, limit=args["limit"], after=after)
+    rows = body[key]
+    next_cursor = _cursor(page + 1, rows[-1]["id"], args["limit"], kept) if rows else None
+    link = links(body["page"], body["limit"], body["total"], kept, next_cursor)
     return body, ({"Link": link} if len(link) <= LINK_MAX_BYTES else {})
 
 
-def links(page: int, limit: int, total: int, filters: Container[str]) -> str:
-    """RFC 8288 links from this page to the first, previous, next and last ones that exist,
-    with the request's ``filters`` (the arguments its schema knows) as they were sent."""
-    last = max(1, math.ceil(total / limit))
-    pages = {"first": 1}
-    if page > 1:
-        pages["prev"] = min(page - 1, last)
-    if page < last:
-        pages["next"] = page + 1
-    pages["last"] = last
-    path = quote(request.script_root + request.path)
-    kept = urlencode(
+def _kept_arguments(filters: Container[str]) -> str:
+    """The request's arguments that the list knows, paging aside, as they were sent (encoded)."""
+    return urlencode(
         [
             (name, value)
             for name, value in request.args.items(multi=True)
             if name in filters and name not in PAGING
         ]
     )
+
+
+# A cursor is the page it starts and the last id before it, signed with the app's secret over
+# the list, its filters and its limit: the server reads it back only as it wrote it.
+def _signature(page: int, after: int, limit: int, kept: str) -> str:
+    message = f"cursor\n{request.path}\n{kept}\n{limit}\n{page}\n{after}".encode()
+    digest = hmac.new(current_app.config["SECRET_KEY"].encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def _cursor(page: int, after: int, limit: int, kept: str) -> str:
+    position = base64.urlsafe_b64encode(f"{page}.{after}".encode()).rstrip(b"=").decode()
+    return f"{position}.{_signature(page, after, limit, kept)}"
+
+
+def _open_cursor(cursor: str, limit: int, kept: str) -> tuple[int, int]:
+    """The page a cursor starts and the last id before it; 400 unless this list wrote it for
+    these filters and this limit."""
+    if "page" in request.args:
+        abort(400, message="Send page or cursor, not both")
+    position, _, signature = cursor.partition(".")
+    try:
+        page_text, after_text = base64.urlsafe_b64decode(position + "=" * (-len(position) % 4)).split(b".")
+        page, after = int(page_text), int(after_text)
+    except (binascii.Error, ValueError):
+        abort(400, message="The cursor is not one this list gave")
+    if not (1 < page <= MAX_PAGE and after >= 0) or not hmac.compare_digest(
+        signature, _signature(page, after, limit, kept)
+    ):
+        abort(400, message="The cursor is not one this list gave for these filters and this limit")
+    return page, after
+
+
+def links(page: int, limit: int, total: int, kept: str, next_cursor: str | None = None) -> str:
+    """RFC 8288 links from this page to the first, previous, next and last ones that exist,
+    with the request's ``kept`` arguments; the next page's by ``next_cursor`` when given."""
+    last = max(1, math.ceil(total / limit))
+    pages: dict[str, str] = {"first": f"page=1&limit={limit}"}
+    if page > 1:
+        pages["prev"] = f"page={min(page - 1, last)}&limit={limit}"
+    if page < last:
+        pages["next"] = (
+            f"cursor={next_cursor}&limit={limit}" if next_cursor else f"page={page + 1}&limit={limit}"
+        )
+    pages["last"] = f"page={last}&limit={limit}"
+    path = quote(request.script_root + request.path)
     query = f"{path}?{kept}&" if kept else f"{path}?"
-    return ", ".join(
-        f'<{query}page={number}&limit={limit}>; rel="{relation}"' for relation, number in pages.items()
-    )
+    return ", ".join(f'<{query}{target}>; rel="{relation}"' for relation, target in pages.items())
