@@ -21,6 +21,7 @@ from webapp.cache import clear_caches
 from webapp.config import Config
 from webapp.database import db
 from webapp.models import Role, RowCount, Version
+from webapp.models.word_index import SearchPosition
 
 TEST_CONFIG = {"APP_ENV": "testing"}
 
@@ -46,8 +47,10 @@ def make_app(database_url: str, **overrides):
 
 def reset_database() -> None:
     """Empty every table, then insert the reference rows a fresh deployment has. The kept
-    counts go last: emptying the counted tables moves them (their triggers)."""
-    tables = [table for table in reversed(db.metadata.sorted_tables) if table is not RowCount.__table__]
+    counts go last: emptying the counted tables moves them (their triggers). The positions
+    the word index splits names at are the migration's, and stay."""
+    kept = (RowCount.__table__, SearchPosition.__table__)
+    tables = [table for table in reversed(db.metadata.sorted_tables) if table not in kept]
     for table in [*tables, RowCount.__table__]:
         db.session.execute(delete(table))
     Role.ensure_all()

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from webapp.dialects import NODE_VARIABLE
+from webapp.dialects import BULK_VARIABLE, NODE_VARIABLE
 from webapp.models.row_count import SHARDS, RowCount
 
 
@@ -52,17 +52,27 @@ def count_triggers(
             statement = statement.on_conflict_do_update(counts.primary_key, set_={"rows": added})
         return str(statement.compile(dialect=compiler, compile_kwargs={"literal_binds": True}))
 
+    # On MySQL a bulk loader turns them off for its connection and counts in bulk instead.
+    unless_bulk = f"@{BULK_VARIABLE} IS NULL"
     statements = [
         f"CREATE TRIGGER {table}_count_insert AFTER INSERT ON {table} FOR EACH ROW "
-        + (add("NEW", 1) if mysql else f"BEGIN {add('NEW', 1)}; END"),
+        + (
+            f"BEGIN IF {unless_bulk} THEN {add('NEW', 1)}; END IF; END"
+            if mysql
+            else f"BEGIN {add('NEW', 1)}; END"
+        ),
         f"CREATE TRIGGER {table}_count_delete AFTER DELETE ON {table} FOR EACH ROW "
-        + (add("OLD", -1) if mysql else f"BEGIN {add('OLD', -1)}; END"),
+        + (
+            f"BEGIN IF {unless_bulk} THEN {add('OLD', -1)}; END IF; END"
+            if mysql
+            else f"BEGIN {add('OLD', -1)}; END"
+        ),
     ]
     if column is not None:
         moved = f"{add('NEW', 1)}; {add('OLD', -1)};"
         statements.append(
             f"CREATE TRIGGER {table}_count_update AFTER UPDATE ON {table} FOR EACH ROW "
-            f"BEGIN IF NOT (NEW.{column} <=> OLD.{column}) THEN {moved} END IF; END"
+            f"BEGIN IF {unless_bulk} AND NOT (NEW.{column} <=> OLD.{column}) THEN {moved} END IF; END"
             if mysql
             else f"CREATE TRIGGER {table}_count_update AFTER UPDATE OF {column} ON {table} FOR EACH ROW "
             f"WHEN NEW.{column} IS NOT OLD.{column} BEGIN {moved} END"

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 from webapp import deploy_lock
 from webapp.database import db
 from webapp.models import Role, User, Version
+from webapp.models.word_index import SearchPosition
 from webapp.security import generate_password
 
 DEFAULT_VERSION = "1.0"
@@ -76,6 +77,7 @@ def seed(*, generate_admin_password: bool) -> Iterator[str]:
     ADMIN_PASSWORD, read here only, left in the environment), with ADMIN_PASSWORD, or with a
     generated password shown once if ``generate_admin_password``."""
     added_roles = Role.ensure_all()
+    SearchPosition.ensure_all()
     added_version = db.session.scalar(select(Version).limit(1)) is None
     if added_version:
         db.session.add(Version(version=DEFAULT_VERSION, supported=True))

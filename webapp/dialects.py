@@ -4,6 +4,8 @@ connections (SQLite's pragmas, a Galera node's session), the MySQL errors that m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from pymysql import converters as pymysql_converters
@@ -125,6 +127,25 @@ def galera_session(dbapi_connection, record, *, sync_wait: int) -> None:
         cursor.execute(f"SET SESSION wsrep_sync_wait = %s, @{NODE_VARIABLE} = %s", (sync_wait, node))
     finally:
         cursor.close()
+
+
+# The session variable a bulk loader sets: the per-row triggers (counts, word index) then do
+# nothing, and the loader does their work for each batch in bulk (webapp/fake.py).
+BULK_VARIABLE = "webapp_bulk_load"
+
+
+@contextmanager
+def bulk_load(connection: Connection) -> Iterator[bool]:
+    """Turn ``connection``'s per-row triggers off while the block runs, on MySQL/MariaDB
+    (SQLite's triggers cannot read a session setting): yields whether they are off."""
+    if connection.dialect.name not in ("mysql", "mariadb"):
+        yield False
+        return
+    connection.exec_driver_sql(f"SET @{BULK_VARIABLE} = 1")
+    try:
+        yield True
+    finally:
+        connection.exec_driver_sql(f"SET @{BULK_VARIABLE} = NULL")
 
 
 def node_index(connection: Connection) -> int:

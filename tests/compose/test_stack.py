@@ -217,8 +217,19 @@ def test_replicas_added_while_running_share_the_requests_and_prometheus_scrapes_
         return {series["metric"]["instance"] for series in prometheus_query(stack, query)}
 
     # One target per replica, each its own address, and each one's request counter scraped.
-    wait_until(lambda: scraped() == addresses, 60, f"Prometheus to scrape exactly {sorted(addresses)}")
-    wait_until(lambda: counted() == addresses, 60, f"Prometheus to count requests of {sorted(addresses)}")
+    # (Targets follow Docker's DNS every 5 s and are scraped every 10 s; 120 s leaves room for
+    # a slow spell of the host.)
+    seen: dict[str, set[str]] = {}
+
+    def settled(name: str, found: set[str]) -> bool:
+        seen[name] = found
+        return found == addresses
+
+    try:
+        wait_until(lambda: settled("up", scraped()), 120, "Prometheus to scrape each replica")
+        wait_until(lambda: settled("counted", counted()), 120, "Prometheus to count each replica's requests")
+    except TimeoutError as error:
+        raise AssertionError(f"{error}: wanted {sorted(addresses)}, last seen {seen}") from None
 
 
 def test_replicas_removed_while_running_cost_no_request_and_no_wait(stack):

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
 from webapp.models.row_count import keep_count
+from webapp.models.word_index import ItemNameWord, name_contains
 from webapp.pages import PageQuery
 
 
@@ -45,7 +46,7 @@ class Item(db.Model):
             return _EVERY_ITEM
         query = _LISTED
         if name is not None:
-            query = query.where(cls.name.icontains(name, autoescape=True))
+            query = query.where(*name_contains(cls.name, cls.id, ItemNameWord.item_id, name))
         if description is not None:
             query = query.where(cls.description.icontains(description, autoescape=True))
         return PageQuery.of(query)

@@ -19,10 +19,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Delete, ScalarSelect, SmallInteger, String, delete, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Delete,
+    ScalarSelect,
+    SmallInteger,
+    String,
+    delete,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, db
+from webapp.dialects import add_to_counters, node_index
 
 # Writers add to one of a node's SHARDS rows at random, so concurrent inserts seldom wait on
 # one lock; each node of a Galera cluster has rows of its own (the connection's shard base,
@@ -49,6 +61,14 @@ class RowCount(db.Model):
     def total(cls, name: str) -> ScalarSelect:
         """The count of ``name`` as an SQL expression, to read along with a page of rows."""
         return select(func.coalesce(func.sum(cls.rows), 0)).where(cls.name == name).scalar_subquery()
+
+    @classmethod
+    def add(cls, connection: Connection, name: str, rows: int) -> None:
+        """Add ``rows`` to the count ``name`` (a bulk loader's batch), in the connection's
+        node's first shard."""
+        add_to_counters(
+            connection, cls, [{"name": name, "shard": node_index(connection) * SHARDS, "rows": rows}], "rows"
+        )
 
     @classmethod
     def forget(cls, table: str) -> Delete:
@@ -81,6 +101,16 @@ class KeptCount:
     def total(self, value: Any = None) -> ScalarSelect:
         """The count (of the rows whose ``by`` is ``value``), as an SQL expression."""
         return RowCount.total(self.name(value))
+
+    def count_range(self, connection: Connection, first: int, last: int) -> dict[str, int]:
+        """The counts of the rows whose id is ``first`` to ``last`` (a bulk loader's batch)."""
+        in_range = self.model.id.between(first, last)
+        if self.by is None:
+            return {self.name(): connection.execute(select(func.count()).where(in_range)).scalar()}
+        found = dict(
+            connection.execute(select(self.by, func.count()).where(in_range).group_by(self.by)).all()
+        )
+        return {name: found[value] for value, name in self.names.items() if found.get(value)}
 
     def recount(self) -> dict[str, int]:
         """Every count of this table, counted from its rows (a scan)."""

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
 from webapp.models.role import Role
 from webapp.models.row_count import keep_count
+from webapp.models.word_index import UserNameWord, name_contains
 from webapp.pages import PageQuery
 from webapp.security import hash_password, verify_password
 
@@ -58,7 +59,9 @@ class User(db.Model):
         ``username`` (a case-insensitive substring; ``%`` and ``_`` are literal)."""
         if username is None:
             return _EVERY_USER[activated]
-        query = _LISTED.where(cls.activated == activated, cls.username.icontains(username, autoescape=True))
+        query = _LISTED.where(
+            cls.activated == activated, *name_contains(cls.username, cls.id, UserNameWord.user_id, username)
+        )
         return PageQuery.of(query)
 
     @classmethod

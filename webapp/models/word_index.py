@@ -1,0 +1,134 @@
+"""The word index behind the name filters: ``GET /items?name=`` and ``GET /users?username=``
+find their rows through it instead of reading every row.
+
+A name is split into words at its spaces. Each distinct word is kept once (``SearchWord``),
+with the trigrams of its lowercase form (``SearchWordGram``), and each row is linked to the
+words of its name (``ItemNameWord``, ``UserNameWord``). A filter then finds the words that
+contain it (through their trigrams: a vocabulary, far smaller than the rows) and the rows
+that have those words. The database keeps all of it, in the same transaction as every
+write, with triggers (webapp/word_triggers.py): whoever writes, the index agrees with the rows.
+
+Exactness: a filter with no space that a name contains lies within one of its words, and
+the words and the filter are lowered by the database's own LOWER(), as the plain scan does;
+so the rows found are exactly those the scan finds. A filter with spaces is looked up by its
+longest space-free piece, then checked against the whole name.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, ColumnElement, Integer, Select, SmallInteger, String, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.functions import char_length
+
+from webapp.database import MYSQL_TABLE_ARGS, db
+
+# A word is at most as long as the longest name; a gram is 3 characters.
+WORD_LENGTH = 100
+GRAM = 3
+
+
+class SearchPosition(db.Model):
+    """The numbers 1 to WORD_LENGTH: the character positions the triggers split names at."""
+
+    __tablename__ = "search_positions"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    n: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+
+    @classmethod
+    def ensure_all(cls) -> int:
+        """Insert the positions that are missing (the migration inserts them; the seed puts
+        back any a cleared database lost); returns how many were added."""
+        present = set(db.session.scalars(select(cls.n)))
+        missing = [n for n in range(1, WORD_LENGTH + 1) if n not in present]
+        db.session.add_all(cls(n=n) for n in missing)
+        return len(missing)
+
+
+class SearchWord(db.Model):
+    """A word of some name, as written (the lookups lower it)."""
+
+    __tablename__ = "search_words"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    word: Mapped[str] = mapped_column(String(WORD_LENGTH), unique=True)
+
+
+class SearchWordGram(db.Model):
+    """A trigram of a word's lowercase form."""
+
+    __tablename__ = "search_word_grams"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    gram: Mapped[str] = mapped_column(String(GRAM), primary_key=True)
+    word_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+
+
+class ItemNameWord(db.Model):
+    """An item whose name has the word."""
+
+    __tablename__ = "item_name_words"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    word_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(primary_key=True, index=True)
+
+
+class UserNameWord(db.Model):
+    """An account whose username has the word."""
+
+    __tablename__ = "user_name_words"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    word_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(primary_key=True, index=True)
+
+
+def longest_piece(text: str) -> str:
+    """The longest space-free piece of a filter: the part the index looks up."""
+    return max(text.split(" "), key=len)
+
+
+def indexable(text: str) -> bool:
+    """Whether the index can serve a filter: its longest space-free piece has a trigram."""
+    return len(longest_piece(text)) >= GRAM
+
+
+@compiles(char_length, "sqlite")
+def _sqlite_char_length(element, compiler, **kw) -> str:
+    """SQLite has no CHAR_LENGTH: its LENGTH of a text counts characters (MySQL's, bytes)."""
+    return f"length({compiler.process(element.clauses, **kw)})"
+
+
+def words_containing(piece: str) -> Select:
+    """The ids of the words whose lowercase form contains ``piece`` lowered (by the
+    database, as the plain scan lowers): those with every trigram of it, checked whole."""
+    lowered = func.lower(piece)
+    gram = func.substr(lowered, SearchPosition.n, GRAM)
+    at_positions = SearchPosition.n <= char_length(lowered) - (GRAM - 1)
+    wanted = select(func.count(func.distinct(gram))).where(at_positions).scalar_subquery()
+    candidates = (
+        select(SearchWordGram.word_id)
+        .where(SearchWordGram.gram.in_(select(gram).where(at_positions)))
+        .group_by(SearchWordGram.word_id)
+        .having(func.count() == wanted)
+    )
+    return select(SearchWord.id).where(
+        SearchWord.id.in_(candidates), SearchWord.word.icontains(piece, autoescape=True)
+    )
+
+
+def name_contains(name: ColumnElement, key: ColumnElement, linked: ColumnElement, text: str) -> list:
+    """The conditions for rows whose ``name`` contains ``text`` (case-insensitive; ``%`` and
+    ``_`` literal): through the index, the rows (``key``) that ``linked`` (a postings
+    column) ties to a word containing the filter's longest space-free piece, and, if that
+    is not the whole filter, the name checked; a filter too short for the index, by a scan."""
+    whole = name.icontains(text, autoescape=True)
+    if not indexable(text):
+        return [whole]
+    piece = longest_piece(text)
+    postings = linked.class_
+    found = key.in_(select(linked).where(postings.word_id.in_(words_containing(piece))))
+    return [found] if piece == text else [found, whole]
