@@ -12,15 +12,18 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
+from pymysql.converters import escape_string
 from sqlalchemy import Connection, func, insert, select
 
 from webapp.database import db, utcnow
 from webapp.dialects import bulk_load
 from webapp.models import Item, Role, User
 from webapp.models.row_count import KEPT_COUNTS, RowCount
+from webapp.models.word_index import SearchWord
 from webapp.security import hash_password
-from webapp.word_triggers import index_rows
+from webapp.word_triggers import INDEXED
 
 FAKE_BATCH = 10_000
 FAKE_PASSWORD = "fake-password"  # noqa: S105 (documented; flask fake is refused in production)
@@ -67,7 +70,7 @@ def vocabulary(size: int = 20_000, seed: int = 7) -> list[str]:
     return words
 
 
-def zipf_weights(count: int, exponent: float = 1.0, shift: float = 2.7) -> list[float]:
+def zipf_weights(count: int, exponent: float = 1.2, shift: float = 2.7) -> list[float]:
     """Cumulative weights of ranks 1..count, as 1 / (rank + shift) ** exponent
     (Zipf-Mandelbrot: the shape of word frequencies in text)."""
     return list(itertools.accumulate(1 / (rank + shift) ** exponent for rank in range(1, count + 1)))
@@ -97,9 +100,9 @@ class Catalogue:
     def description(self) -> str:
         return self.phrase(6, 16).capitalize() + "."
 
-    def username(self, number: int) -> str:
+    def username(self) -> str:
         first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
-        return f"{first}.{last}{number}"
+        return f"{first}.{last}{self.rng.randrange(10**6)}"
 
 
 def _insert_batches(
@@ -112,16 +115,48 @@ def _insert_batches(
     statement = statement.prefix_with("OR IGNORE", dialect="sqlite")
     newest = select(func.coalesce(func.max(model.id), 0))
     inserted = 0
+    vocabulary: dict[str, int] = {}
     while inserted < total:
         chunk = list(itertools.islice(rows, min(batch, total - inserted)))
         before = connection.execute(newest).scalar()
-        connection.execute(statement, chunk)
+        if bulk:
+            _insert_ignore(connection, model.__tablename__, chunk)
+        else:
+            connection.execute(statement, chunk)
         last = connection.execute(newest).scalar()
         if bulk and last > before:
-            _after_bulk(connection, model, before + 1, last)
+            _after_bulk(connection, model, before + 1, last, vocabulary)
         connection.commit()
         added = select(func.count()).select_from(model).where(model.id > before)
         inserted += connection.execute(added).scalar()
+
+
+def _literal(value) -> str:
+    """A value as MySQL text: the bulk path writes its statements itself (the driver's
+    per-value escaping would be most of a load's time)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return f"'{value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ')}'"
+    if value is None:
+        return "NULL"
+    return f"'{escape_string(value)}'"
+
+
+def _insert_ignore(connection: Connection, table: str, rows: list[dict]) -> None:
+    """One multi-row INSERT IGNORE of ``rows`` into ``table`` (MySQL); a timestamp shared by
+    every row is written out once."""
+    columns = list(rows[0])
+    shared = {
+        column: _literal(rows[0][column]) for column in columns if isinstance(rows[0][column], datetime)
+    }
+    values = ",".join(
+        "(" + ",".join(shared.get(column) or _literal(row[column]) for column in columns) + ")"
+        for row in rows
+    )
+    connection.exec_driver_sql(f"INSERT IGNORE INTO {table} ({', '.join(columns)}) VALUES {values}")  # nosec B608
 
 
 def load_fake_data(
@@ -129,19 +164,18 @@ def load_fake_data(
 ) -> tuple[int, int]:
     """Add ``user_count`` users and ``item_count`` items spread over them; returns both."""
     catalogue = Catalogue(seed if seed is not None else random.SystemRandom().randrange(2**32))
-    run = catalogue.rng.randrange(10**6)
     now = utcnow()
     password_hash = hash_password(FAKE_PASSWORD)
     users = (
         {
-            "username": catalogue.username(run * 10**7 + n),
+            "username": catalogue.username(),
             "password_hash": password_hash,
             "role_id": Role.USER,
             "activated": True,
             "created_at": now,
             "updated_at": now,
         }
-        for n in itertools.count()
+        for _ in itertools.count()
     )
     # One connection throughout: the bulk setting belongs to it.
     with db.engine.connect() as connection, bulk_load(connection) as bulk:
@@ -162,11 +196,28 @@ def load_fake_data(
     return user_count, item_count
 
 
-def _after_bulk(connection: Connection, model: type, first: int, last: int) -> None:
+def _after_bulk(
+    connection: Connection, model: type, first: int, last: int, vocabulary: dict[str, int]
+) -> None:
     """What the per-row triggers would have done for rows ``first``..``last`` of ``model``:
-    their counts and their words."""
+    their counts and their words (split at spaces, as the triggers split them, here in
+    Python: the database then only stores what is new). ``vocabulary`` caches word ids."""
     for kept in KEPT_COUNTS:
         if kept.model is model:
             for name, rows in kept.count_range(connection, first, last).items():
                 RowCount.add(connection, name, rows)
-    index_rows(connection, model.__tablename__, first, last)
+    indexed = INDEXED[model.__tablename__]
+    column = getattr(model, indexed.column)
+    rows = connection.execute(select(model.id, column).where(model.id.between(first, last))).all()
+    words_of = {row_id: set(filter(None, text.split(" "))) for row_id, text in rows}
+    new = sorted(set().union(*words_of.values()) - vocabulary.keys())
+    if new:
+        _insert_ignore(connection, SearchWord.__tablename__, [{"word": word} for word in new])
+        found = connection.execute(select(SearchWord.word, SearchWord.id).where(SearchWord.word.in_(new)))
+        vocabulary.update(found.all())
+    postings = [
+        {"word_id": vocabulary[word], indexed.owner: row_id}
+        for row_id, words in words_of.items()
+        for word in words
+    ]
+    _insert_ignore(connection, indexed.postings, postings)
