@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 
 PORT ?= 8080
 
-.PHONY: run dev test lint format e2e compose guide security chaos cluster bench clean
+.PHONY: run dev test lint format e2e compose guide security chaos cluster bench bench-scale clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,10 @@ cluster: $(VENV)/.dev
 ## (BENCH_ARGS=--profile adds a py-spy profile, --skip-growth skips the 1M-item phase)
 bench: $(VENV)/.dev
 	$(BIN)/python tests/bench/run.py $(BENCH_ARGS)
+
+## bench-scale: the same, grown to 10M items and 1M users (about half an hour; not in CI)
+bench-scale: $(VENV)/.dev
+	$(BIN)/python tests/bench/run.py --scale 10000000 $(BENCH_ARGS)
 
 ## lint: ruff's linter and formatter check
 lint: $(VENV)/.dev

@@ -5,6 +5,7 @@ with TEST_DATABASE_URL)."""
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 
 from tests.factories import make_user
+from tests.helpers import assert_problem
 from webapp.database import db, utcnow
 from webapp.models import Item, RowCount, User
 from webapp.models.word_index import indexable
@@ -155,3 +157,32 @@ def test_flask_fake_loads_a_catalogue_whose_counts_and_index_agree_with_its_rows
 
     listed = select(User.id).where(User.activated)
     compare(users, listed, User.id, User.username, filters(rng, usernames, "abcdefghij.", 100))
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="needs MariaDB (TEST_DATABASE_URL): SQLite has no statement time limit",
+)
+class TestAScanTheIndexCannotServeIsStoppedByTheServer:
+    """A filter the index cannot serve (a description, a name of 2 letters) scans the rows:
+    the server stops it at DATABASE_STATEMENT_TIMEOUT, and the answer is a 503 problem."""
+
+    @pytest.fixture
+    def app_config(self) -> dict:
+        return {"DATABASE_STATEMENT_TIMEOUT": 0.001}
+
+    def test_a_scan_past_the_limit_is_a_503_problem_and_the_worker_carries_on(
+        self, client, user, auth_headers
+    ):
+        now = utcnow()
+        rows = [{"name": f"lamp {n}", "description": "brass " * 150, "user_id": user.id} for n in range(4000)]
+        db.session.execute(insert(Item), [{**row, "created_at": now, "updated_at": now} for row in rows])
+        db.session.commit()
+
+        response = client.get("/items?description=nowhere&limit=5", headers=auth_headers)
+
+        assert "time limit" in assert_problem(response, 503)["detail"]
+        assert "Retry-After" not in response.headers
+        # The server stopped the statement and the connection goes on: the next request works.
+        first = db.session.scalar(select(Item.id).order_by(Item.id).limit(1))
+        assert client.get(f"/items/{first}", headers=auth_headers).get_json()["name"] == "lamp 0"

@@ -112,7 +112,7 @@ def _init_extensions(app: Flask) -> None:
 
     from sqlalchemy import event
 
-    from webapp.dialects import engine_options, galera_session, sqlite_pragmas
+    from webapp.dialects import bounded_statements, engine_options, galera_session, sqlite_pragmas
     from webapp.extensions import api, db, metrics, migrate, scheduler
     from webapp.transactions import track_commits
 
@@ -136,6 +136,8 @@ def _init_extensions(app: Flask) -> None:
         elif db.engine.dialect.name in ("mysql", "mariadb"):
             sync_wait = app.config["GALERA_SYNC_WAIT"]
             event.listen(db.engine, "connect", partial(galera_session, sync_wait=sync_wait))
+            limit = partial(bounded_statements, seconds=app.config["DATABASE_STATEMENT_TIMEOUT"])
+            event.listen(db.engine, "before_cursor_execute", limit, retval=True)
 
 
 class NoCookieSessions(SessionInterface):

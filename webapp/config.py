@@ -24,6 +24,10 @@ class Config:
     # Seconds before a database that does not answer is a 503 (connecting / reading or writing).
     DATABASE_CONNECT_TIMEOUT = 2
     DATABASE_QUERY_TIMEOUT = 10
+    # Seconds a list query may run on MySQL/MariaDB before the server stops it (503): a filter
+    # the word index cannot serve (under 3 characters, a description) scans the table. Below
+    # DATABASE_QUERY_TIMEOUT, so the server's answer comes first; 0: no limit.
+    DATABASE_STATEMENT_TIMEOUT = 8.0
     # The Retry-After sent with a 503 while the database is unavailable.
     DATABASE_RETRY_AFTER = 5
     # Tries of a request whose transaction loses a conflict (deadlock, Galera certification

@@ -33,6 +33,36 @@ def is_conflict(error: BaseException) -> bool:
     return bool(args) and args[0] in CONFLICT_ERRORS
 
 
+# A statement the server stopped at its time limit (bounded_statements): MariaDB's
+# max_statement_time, MySQL's MAX_EXECUTION_TIME.
+STATEMENT_TIMEOUT_ERRORS = {1969, 3024}
+
+
+def is_statement_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is a statement the server stopped at its time limit."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    args = getattr(original, "args", ())
+    return bool(args) and args[0] in STATEMENT_TIMEOUT_ERRORS
+
+
+# The execution option that marks a statement to be bounded (webapp/pages.py sets it on
+# every list query): a scan that would run longer is stopped by the server itself, which a
+# client-side read timeout does not do (the server would go on scanning for nobody).
+BOUNDED = "bounded"
+
+
+def bounded_statements(conn, cursor, statement, parameters, context, executemany, *, seconds: float):
+    """The before_cursor_execute listener (retval=True) that puts a server-side time limit on
+    statements run with the ``bounded`` execution option, on MariaDB and MySQL."""
+    if context is None or not context.execution_options.get(BOUNDED) or seconds <= 0:
+        return statement, parameters
+    if conn.dialect.is_mariadb:
+        return f"SET STATEMENT max_statement_time={seconds:g} FOR {statement}", parameters
+    return statement.replace(
+        "SELECT", f"SELECT /*+ MAX_EXECUTION_TIME({int(seconds * 1000)}) */", 1
+    ), parameters
+
+
 # The error a Galera node answers while it cannot serve the app: cut off from the cluster's
 # primary component (non-Primary), or still joining. 1047, "WSREP has not yet prepared node
 # for application use", to every statement that reads or writes a table, and to COMMIT and

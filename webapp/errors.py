@@ -23,7 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from webapp.dialects import drop_connections_of_unready_nodes, is_conflict
+from webapp.dialects import drop_connections_of_unready_nodes, is_conflict, is_statement_timeout
 from webapp.logs import describe_exception
 
 logger = logging.getLogger(__name__)
@@ -195,6 +195,15 @@ def handle_database_unavailable(error: Exception):
     (webapp.database.drop_connections_of_unready_nodes).
     """
     end_transaction()
+    if is_statement_timeout(error):
+        seconds = current_app.config["DATABASE_STATEMENT_TIMEOUT"]
+        logger.warning("statement stopped at its time limit (%g s)", seconds)
+        # No Retry-After: the same query would run as long again.
+        return problem(
+            503,
+            f"The query ran past its time limit of {seconds:g} s; a longer or narrower filter "
+            "answers faster (names are searched by words of 3 characters or more).",
+        )
     if is_conflict(error):
         # Every attempt lost to concurrent transactions (see webapp/transactions.py).
         attempts = current_app.config["DATABASE_CONFLICT_ATTEMPTS"]

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, func, select
 
 from webapp.database import db
+from webapp.dialects import BOUNDED
 
 # page * limit must stay a valid SQL OFFSET on every database.
 MAX_PAGE = 2**31 - 1
@@ -45,7 +46,30 @@ class PageQuery:
         limited = bindparam("limit")
         paged = query.add_columns(window.label("total")).limit(limited).offset(bindparam("offset"))
         after = query.where(key > bindparam("after")).add_columns(total.label("total")).limit(limited)
-        return cls(paged, after, count)
+        return cls(*_bounded(paged, after, count))
+
+    @classmethod
+    def through(cls, query: Select, ids: Select) -> PageQuery:
+        """Rows of ``query`` whose id is among ``ids`` (one column, from an index: the word
+        index's postings), paged and counted on the index alone: only the page's own rows
+        are read from the table, however many match."""
+        key, found = query.selected_columns.id, ids.selected_columns[0]
+        total = ids.with_only_columns(func.count(func.distinct(found))).scalar_subquery()
+        ordered = ids.distinct().order_by(found).limit(bindparam("limit"))
+
+        def rows(page_ids: Select) -> Select:
+            chosen = page_ids.subquery()
+            return query.join_from(key.table, chosen, key == chosen.c[0]).add_columns(total.label("total"))
+
+        paged = rows(ordered.offset(bindparam("offset")))
+        after = rows(ordered.where(found > bindparam("after")))
+        return cls(*_bounded(paged, after, select(total)))
+
+
+def _bounded(*statements: Select) -> tuple[Select, ...]:
+    """The statements, marked for the server to stop at DATABASE_STATEMENT_TIMEOUT: a list
+    query never holds a worker longer (webapp.dialects.bounded_statements)."""
+    return tuple(statement.execution_options(**{BOUNDED: True}) for statement in statements)
 
 
 def read_page(

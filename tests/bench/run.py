@@ -173,6 +173,46 @@ def single_client(name: str, url: str, authorization: str, count: int = 9) -> di
     return result
 
 
+def searches(api: str) -> dict[str, str]:
+    """The filters measured at every size: the same queries, on the vocabulary `flask fake`
+    draws from (webapp/fake.py), so a word common at 1k items is common at 1M."""
+    from webapp.fake import vocabulary
+
+    rare = vocabulary()[12_345]  # a made-up word far down the Zipf tail
+    return {
+        "name, common word": f"{api}/items?name=steel",
+        "name, rare word": f"{api}/items?name={rare}",
+        "name, 2 letters (scan)": f"{api}/items?name=st",
+        "description (scan)": f"{api}/items?description=steel",
+        "username, common": f"{api}/users?username=maria",
+        "username, rare": f"{api}/users?username=smith1234",
+    }
+
+
+def search_figures(api: str, authorization: str) -> dict[str, dict]:
+    return {name: single_client(name, url, authorization) for name, url in searches(api).items()}
+
+
+def deep_pages(api: str, authorization: str, depth: int) -> dict[str, dict]:
+    """Page ``depth`` by its number (OFFSET) and by the cursor of the page before it, beside
+    page 1: the cursor's cost does not grow with the depth."""
+    request = urllib.request.Request(
+        f"{api}/items?page={depth - 1}&limit=20", headers={"Authorization": authorization}
+    )
+    with urllib.request.urlopen(request, timeout=300) as response:
+        links = response.headers["Link"]
+    following = re.search(r'<([^>]*cursor=[^>]*)>; rel="next"', links).group(1)
+    return {
+        "page 1": single_client("page 1", f"{api}/items?page=1&limit=20", authorization),
+        f"page {depth} by number": single_client(
+            f"page {depth} by number", f"{api}/items?page={depth}&limit=20", authorization
+        ),
+        f"page {depth} by cursor": single_client(
+            f"page {depth} by cursor", f"{api}{following}", authorization
+        ),
+    }
+
+
 def measure_against(case: tuple[str, dict], floor: tuple[str, dict], script: Path) -> tuple[dict, dict]:
     """The case and its floor in alternating rounds (BENCH_ROUNDS of SECONDS/ROUNDS each,
     after a warm-up of both), so that a slower moment of the machine weighs on both alike."""
@@ -296,6 +336,9 @@ def main() -> int:
     )
     parser.add_argument("--profile", action="store_true", help="add a py-spy profile of the item read")
     parser.add_argument("--skip-growth", action="store_true", help="skip loading 1M items")
+    parser.add_argument(
+        "--scale", type=int, default=1_000_000, help="items to grow to (make bench-scale: 10M)"
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -410,6 +453,9 @@ def main() -> int:
         show("login", cases["login"])
         samples.append(worker_rss_and_served(stack))
 
+        print("\nsearch at 1k items, one client at a time", flush=True)
+        results["search_1k"] = search_figures(stack.api, authorization)
+
         print("\nworker memory (item reads until 50k requests served)", flush=True)
         while samples[-1][1] < 50_000:
             wrk(plan["item_read"][0], 3, auth, script)
@@ -427,17 +473,25 @@ def main() -> int:
                 print(f"  {share:5.1f} %  {frame}")
 
         if not args.skip_growth:
-            print("\ngrowth: 100k users and 1M items (flask fake)", flush=True)
+            users, items = args.scale // 10, args.scale - 1000
+            print(f"\ngrowth: {users} users and {items} items more (flask fake)", flush=True)
             started = time.monotonic()
             subprocess.run(
-                [str(BIN / "flask"), "fake", "--users", "100000", "--items", "1000000"],
+                [str(BIN / "flask"), "fake", "--users", str(users), "--items", str(items)],
                 cwd=ROOT,
                 env=cli_env,
                 check=True,
                 capture_output=True,
             )
             results["growth_load_seconds"] = round(time.monotonic() - started, 1)
-            print(f"  loaded in {results['growth_load_seconds']} s", flush=True)
+            results["growth_rows"] = users + items
+            results["growth_items"] = items + 1000
+            rate = (users + items) / results["growth_load_seconds"]
+            print(f"  loaded in {results['growth_load_seconds']} s ({rate:.0f} rows/s)", flush=True)
+            print(f"\nsearch at {args.scale} items, one client at a time", flush=True)
+            results["search_big"] = search_figures(stack.api, authorization)
+            print("\ndeep pages, one client at a time", flush=True)
+            results["deep_pages"] = deep_pages(stack.api, authorization, args.scale // 40)
             # The first page under the same load as at 1k items; the deep page and the filter
             # scan, so they are timed one request at a time (16 queued would time the queue).
             results["growth"] = {
@@ -512,6 +566,27 @@ def report(results: dict) -> None:
             f"(p50 {create['p50_ms']:.2f} ms, {create_ratio:.2f} x at 1k); "
             f"loaded in {results['growth_load_seconds']} s"
         )
+    if "search_big" in results:
+        print(
+            f"\n| search (p50 ms, one client) | at 1k | at {results['growth_rows']} rows | ratio | target |"
+        )
+        print("|---|---|---|---|---|")
+        for name, small in results["search_1k"].items():
+            big = results["search_big"][name]
+            ratio = big["p50_ms"] / small["p50_ms"]
+            indexed = "scan" not in name
+            if indexed:
+                checks[f"search {name}"] = {"p50_ratio": round(ratio, 2), "met": ratio <= 3}
+            print(
+                f"| {name} | {small['p50_ms']:.2f} | {big['p50_ms']:.2f} | {ratio:.2f} x | "
+                f"{'<= 3' if indexed else 'bounded'} |"
+            )
+        pages = results["deep_pages"]
+        first, *_, by_cursor = pages.values()
+        deep_ratio = by_cursor["p50_ms"] / first["p50_ms"]
+        checks["deep page by cursor"] = {"p50_ratio": round(deep_ratio, 2), "met": deep_ratio <= 1.5}
+        print("\n" + ", ".join(f"{name} p50 {page['p50_ms']:.2f} ms" for name, page in pages.items()))
+        print(f"the deep page by cursor: {deep_ratio:.2f} x page 1")
     results["checks"] = checks
     missed = [name for name, check in checks.items() if not check["met"]]
     print(f"\ntargets missed: {', '.join(missed)}" if missed else "\nall targets met")

@@ -132,3 +132,12 @@ def name_contains(name: ColumnElement, key: ColumnElement, linked: ColumnElement
     postings = linked.class_
     found = key.in_(select(linked).where(postings.word_id.in_(words_containing(piece))))
     return [found] if piece == text else [found, whole]
+
+
+def rows_with_word(linked: ColumnElement, text: str) -> Select | None:
+    """The ids (``linked``, a postings column) of the rows whose name contains ``text``, when
+    the index alone answers that: a filter of one space-free piece the index can serve (a
+    word containing it is in the name, so no name needs reading). None otherwise."""
+    if not indexable(text) or longest_piece(text) != text:
+        return None
+    return select(linked).where(linked.class_.word_id.in_(words_containing(text)))
