@@ -162,7 +162,14 @@ def data(app, client) -> dict:
     }
 
 
-WORD_INDEX = {"search_positions", "search_words", "search_word_grams", "item_name_words", "user_name_words"}
+WORD_INDEX = {
+    "search_positions",
+    "search_words",
+    "search_word_grams",
+    "search_gram_counts",
+    "item_name_words",
+    "user_name_words",
+}
 
 
 def word_index() -> dict[str, set]:
@@ -170,6 +177,7 @@ def word_index() -> dict[str, set]:
     queries = {
         "positions": "SELECT n FROM search_positions",
         "grams": "SELECT g.gram, w.word FROM search_word_grams g JOIN search_words w ON w.id = g.word_id",
+        "gram counts": "SELECT gram, words FROM search_gram_counts",
         "items": "SELECT w.word, p.item_id FROM item_name_words p JOIN search_words w ON w.id = p.word_id",
         "users": "SELECT w.word, p.user_id FROM user_name_words p JOIN search_words w ON w.id = p.word_id",
     }

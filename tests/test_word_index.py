@@ -10,13 +10,13 @@ import random
 from collections import Counter
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from tests.factories import make_user
 from tests.helpers import assert_problem
 from webapp.database import db, utcnow
 from webapp.models import Item, RowCount, User
-from webapp.models.word_index import indexable
+from webapp.models.word_index import SearchGramCount, SearchWordGram, indexable
 from webapp.pages import PageQuery, read_page
 
 # Letters whose cases the databases fold differently (SQLite: ASCII only), a final sigma, the
@@ -48,6 +48,13 @@ def filters(rng: random.Random, texts: list[str], letters: str, count: int) -> l
         piece = text[start : start + rng.randint(1, 8)]
         found.append(rng.choice([piece, piece.upper(), piece.lower(), random_text(rng, letters, 6)]))
     return found
+
+
+def assert_gram_counts_are_exact() -> None:
+    """The count of words beside each trigram is the number of words that have it."""
+    counted = dict(db.session.execute(select(SearchGramCount.gram, SearchGramCount.words)).all())
+    grouped = select(SearchWordGram.gram, func.count()).group_by(SearchWordGram.gram)
+    assert counted == dict(db.session.execute(grouped).all())
 
 
 def through_index(search, text: str) -> tuple[list[int], int]:
@@ -96,6 +103,7 @@ def test_item_name_filters_find_what_the_scan_finds(app, user, seed):
     db.session.commit()
     current = list(db.session.scalars(select(Item.name)))
     compare(search, select(Item.id), Item.id, Item.name, filters(rng, current, NAME_LETTERS, 250))
+    assert_gram_counts_are_exact()
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -157,6 +165,7 @@ def test_flask_fake_loads_a_catalogue_whose_counts_and_index_agree_with_its_rows
 
     listed = select(User.id).where(User.activated)
     compare(users, listed, User.id, User.username, filters(rng, usernames, "abcdefghij.", 100))
+    assert_gram_counts_are_exact()
 
 
 @pytest.mark.skipif(

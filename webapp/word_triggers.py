@@ -97,6 +97,15 @@ def word_triggers(dialect: str) -> list[str]:
             ]
         )
     ]
+    counted = "INSERT INTO search_gram_counts (gram, words) VALUES (NEW.gram, 1) " + (
+        "ON DUPLICATE KEY UPDATE words = words + 1"
+        if sql.mysql
+        else "ON CONFLICT (gram) DO UPDATE SET words = words + 1"
+    )
+    statements.append(
+        "CREATE TRIGGER search_word_grams_count AFTER INSERT ON search_word_grams FOR EACH ROW "
+        + sql.body([counted])
+    )
     for indexed in INDEXED.values():
         table, column, postings, owner = indexed.table, indexed.column, indexed.postings, indexed.owner
         forget = f"DELETE FROM {postings} WHERE {owner} = OLD.id"  # nosec B608
@@ -125,7 +134,7 @@ def word_triggers(dialect: str) -> list[str]:
 
 
 def trigger_names() -> list[str]:
-    return ["search_words_grams"] + [
+    return ["search_words_grams", "search_word_grams_count"] + [
         f"{table}_words_{event}" for table in INDEXED for event in ("insert", "delete", "update")
     ]
 

@@ -45,6 +45,14 @@ def upgrade():
         mysql_collate="utf8mb4_bin",
     )
     op.create_table(
+        "search_gram_counts",
+        sa.Column("gram", sa.String(length=3), nullable=False),
+        sa.Column("words", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("gram", name=op.f("pk_search_gram_counts")),
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
+    )
+    op.create_table(
         "search_word_grams",
         sa.Column("gram", sa.String(length=3), nullable=False),
         sa.Column("word_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -83,5 +91,6 @@ def downgrade():
     op.drop_table("user_name_words")
     op.drop_table("search_words")
     op.drop_table("search_word_grams")
+    op.drop_table("search_gram_counts")
     op.drop_table("search_positions")
     op.drop_table("item_name_words")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
 from webapp.models.role import Role
 from webapp.models.row_count import keep_count
-from webapp.models.word_index import UserNameWord, name_contains
+from webapp.models.word_index import UserNameWord, name_contains, rows_with_word
 from webapp.pages import PageQuery
 from webapp.security import hash_password, verify_password
 
@@ -59,6 +59,9 @@ class User(db.Model):
         ``username`` (a case-insensitive substring; ``%`` and ``_`` are literal)."""
         if username is None:
             return _EVERY_USER[activated]
+        if (ids := rows_with_word(UserNameWord.user_id, username)) is not None:
+            ids = ids.join(User, User.id == UserNameWord.user_id).where(User.activated == activated)
+            return PageQuery.through(_LISTED.where(cls.activated == activated), ids)
         query = _LISTED.where(
             cls.activated == activated, *name_contains(cls.username, cls.id, UserNameWord.user_id, username)
         )

@@ -2,11 +2,12 @@
 find their rows through it instead of reading every row.
 
 A name is split into words at its spaces. Each distinct word is kept once (``SearchWord``),
-with the trigrams of its lowercase form (``SearchWordGram``), and each row is linked to the
-words of its name (``ItemNameWord``, ``UserNameWord``). A filter then finds the words that
-contain it (through their trigrams: a vocabulary, far smaller than the rows) and the rows
-that have those words. The database keeps all of it, in the same transaction as every
-write, with triggers (webapp/word_triggers.py): whoever writes, the index agrees with the rows.
+with the trigrams of its lowercase form (``SearchWordGram``, and how many words have each:
+``SearchGramCount``), and each row is linked to the words of its name (``ItemNameWord``,
+``UserNameWord``). A filter then finds the words that contain it (through its rarest
+trigram: a vocabulary, far smaller than the rows) and the rows that have those words. The
+database keeps all of it, in the same transaction as every write, with triggers
+(webapp/word_triggers.py): whoever writes, the index agrees with the rows.
 
 Exactness: a filter with no space that a name contains lies within one of its words, and
 the words and the filter are lowered by the database's own LOWER(), as the plain scan does;
@@ -66,6 +67,16 @@ class SearchWordGram(db.Model):
     word_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
 
 
+class SearchGramCount(db.Model):
+    """How many words have the trigram: a filter's words are looked up by its rarest one."""
+
+    __tablename__ = "search_gram_counts"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    gram: Mapped[str] = mapped_column(String(GRAM), primary_key=True)
+    words: Mapped[int] = mapped_column(BigInteger)
+
+
 class ItemNameWord(db.Model):
     """An item whose name has the word."""
 
@@ -104,19 +115,22 @@ def _sqlite_char_length(element, compiler, **kw) -> str:
 
 def words_containing(piece: str) -> Select:
     """The ids of the words whose lowercase form contains ``piece`` lowered (by the
-    database, as the plain scan lowers): those with every trigram of it, checked whole."""
+    database, as the plain scan lowers): the words with its rarest trigram, checked whole.
+    (A word that contains the piece has every trigram of it, the rarest included.)"""
     lowered = func.lower(piece)
     gram = func.substr(lowered, SearchPosition.n, GRAM)
-    at_positions = SearchPosition.n <= char_length(lowered) - (GRAM - 1)
-    wanted = select(func.count(func.distinct(gram))).where(at_positions).scalar_subquery()
-    candidates = (
-        select(SearchWordGram.word_id)
-        .where(SearchWordGram.gram.in_(select(gram).where(at_positions)))
-        .group_by(SearchWordGram.word_id)
-        .having(func.count() == wanted)
+    grams = select(gram).where(SearchPosition.n <= char_length(lowered) - (GRAM - 1))
+    rarest = (
+        select(SearchGramCount.gram)
+        .where(SearchGramCount.gram.in_(grams))
+        .order_by(SearchGramCount.words)
+        .limit(1)
+        .scalar_subquery()
     )
-    return select(SearchWord.id).where(
-        SearchWord.id.in_(candidates), SearchWord.word.icontains(piece, autoescape=True)
+    return (
+        select(SearchWord.id)
+        .join(SearchWordGram, SearchWordGram.word_id == SearchWord.id)
+        .where(SearchWordGram.gram == rarest, SearchWord.word.icontains(piece, autoescape=True))
     )
 
 
