@@ -567,9 +567,8 @@ def report(results: dict) -> None:
             f"loaded in {results['growth_load_seconds']} s"
         )
     if "search_big" in results:
-        print(
-            f"\n| search (p50 ms, one client) | at 1k | at {results['growth_rows']} rows | ratio | target |"
-        )
+        grown = results["growth_items"]
+        print(f"\n| search (p50 ms, one client) | at 1k items | at {grown} items | ratio | target |")
         print("|---|---|---|---|---|")
         for name, small in results["search_1k"].items():
             big = results["search_big"][name]
