@@ -97,10 +97,12 @@ def word_triggers(dialect: str) -> list[str]:
             ]
         )
     ]
-    counted = "INSERT INTO search_gram_counts (gram, words) VALUES (NEW.gram, 1) " + (
+    counted = (
+        "INSERT INTO search_gram_counts (gram, words) VALUES (NEW.gram, 1) "
         "ON DUPLICATE KEY UPDATE words = words + 1"
         if sql.mysql
-        else "ON CONFLICT (gram) DO UPDATE SET words = words + 1"
+        else "INSERT INTO search_gram_counts (gram, words) VALUES (NEW.gram, 1) "
+        "ON CONFLICT (gram) DO UPDATE SET words = words + 1"
     )
     statements.append(
         "CREATE TRIGGER search_word_grams_count AFTER INSERT ON search_word_grams FOR EACH ROW "
