@@ -17,9 +17,9 @@ from typing import Any
 from flask import current_app, request
 from flask_smorest import abort
 
-from webapp.openapi import IF_MATCH, IF_NONE_MATCH, document
+from webapp.openapi import IF_MATCH, IF_NONE_MATCH, document, header_refs
 
-ETAG_HEADER = {"ETag": {"description": "The entity tag of this representation", "schema": {"type": "string"}}}
+ETAG_HEADER = header_refs(["ETag"])
 
 
 def etag(version: int) -> str:

@@ -104,6 +104,13 @@ class Config:
             "x-logo": {"url": "/logo.png", "altText": "Flask reference API"},
         }
     }
+    # What the document tells client developers: where the API is (relative: the document's
+    # own origin), whom to ask, and the terms. A deployment sets its own.
+    API_SERVER_URL = "/"
+    API_CONTACT_NAME = "API support"
+    API_CONTACT_EMAIL = ""  # left out of the document while empty
+    API_LICENSE_NAME = "MIT"
+    API_LICENSE_URL = "https://opensource.org/license/mit"
 
 
 class DevelopmentConfig(Config):

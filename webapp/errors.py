@@ -10,7 +10,7 @@ from itertools import chain
 from typing import Any
 
 from flask import Flask, current_app, g, json
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy import MetaData, UniqueConstraint, event
 from sqlalchemy.exc import (
     DBAPIError,
@@ -33,12 +33,16 @@ _LOCATIONS = {"json", "query", "querystring", "headers", "view_args", "form", "f
 
 
 class ProblemSchema(Schema):
-    """An RFC 9457 problem document."""
+    """An RFC 9457 problem document: ``type``, ``title``, ``status`` and ``detail`` always;
+    other members may be added (RFC 9457 extension members), so clients keep them."""
 
-    type = fields.String(metadata={"example": "about:blank"})
-    title = fields.String(metadata={"example": "Not Found"})
-    status = fields.Integer(metadata={"example": 404})
-    detail = fields.String(metadata={"example": "Item not found"})
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String(required=True, metadata={"example": "about:blank"})
+    title = fields.String(required=True, metadata={"example": "Not Found"})
+    status = fields.Integer(required=True, metadata={"example": 404})
+    detail = fields.String(required=True, metadata={"example": "Item not found"})
     instance = fields.String(metadata={"description": "The request id (also in X-Request-ID)"})
     errors = fields.Dict(
         keys=fields.String(),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask_smorest import abort
-from marshmallow import Schema, fields
+from marshmallow import fields
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.database import db
 from webapp.dialects import is_node_not_ready
-from webapp.openapi import Blueprint
+from webapp.openapi import Blueprint, ResponseSchema
 
 blp = Blueprint("health", __name__, description="Probes (no token, no X-Version)", version_gated=False)
 
@@ -23,14 +23,17 @@ blp = Blueprint("health", __name__, description="Probes (no token, no X-Version)
 READINESS = text("SHOW STATUS WHERE Variable_name IN ('wsrep_provider_name', 'wsrep_ready')")
 
 
-class StatusSchema(Schema):
+class StatusSchema(ResponseSchema):
     status = fields.String(metadata={"example": "ok"})
 
 
 @blp.route("/healthz")
 @blp.response(200, StatusSchema)
 def healthz():
-    """Liveness: the process answers"""
+    """Check liveness
+
+    The process answers: it needs no database. A load balancer restarts it when not.
+    """
     return {"status": "ok"}
 
 
@@ -38,10 +41,11 @@ def healthz():
 @blp.response(200, StatusSchema)
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
 def readyz():
-    """Readiness: the database answers and can serve the app
+    """Check readiness
 
-    On a Galera cluster, also that the node serves queries (wsrep_ready): it does not while
-    it is cut off from the primary component or still joining.
+    The database answers and can serve the app; while it cannot, 503. On a Galera cluster,
+    also that the node serves queries (wsrep_ready): it does not while it is cut off from
+    the primary component or still joining.
     """
     try:
         if db.engine.dialect.name in ("mysql", "mariadb"):

@@ -16,7 +16,9 @@ from flask import current_app, request
 from flask_smorest import abort
 from marshmallow import Schema, fields, post_load, validate
 
+from webapp.config import Config
 from webapp.fields import QueryInteger
+from webapp.openapi import ResponseSchema
 from webapp.pages import MAX_PAGE, PageQuery, read_page
 
 PAGING = ("page", "limit", "cursor")
@@ -41,15 +43,22 @@ LINK_HEADER = {
 class PaginationArgsSchema(Schema):
     """``page`` (from 1) and ``limit``; a limit above PAGE_LIMIT_MAX is lowered to it."""
 
+    # No documented default: a client generated from the document would send it with
+    # every cursor, which is a 400. Absent, it is page 1 (page_of).
     page = QueryInteger(
-        load_default=1,
         validate=validate.Range(min=1, max=MAX_PAGE),
-        metadata={"description": "Page number, from 1; a page past the end is empty."},
+        metadata={
+            "description": "Page number, from 1 (the first page when absent); a page past the end is empty."
+        },
     )
     limit = QueryInteger(
         load_default=lambda: current_app.config["PAGE_LIMIT_DEFAULT"],
         validate=validate.Range(min=1),
-        metadata={"description": "Page size; values above the configured maximum (100) are clamped."},
+        metadata={
+            # The shipped defaults: PAGE_LIMIT_DEFAULT and PAGE_LIMIT_MAX configure them.
+            "default": Config.PAGE_LIMIT_DEFAULT,
+            "description": f"Page size; values above the maximum ({Config.PAGE_LIMIT_MAX}) are clamped.",
+        },
     )
 
     cursor = fields.String(
@@ -112,7 +121,7 @@ def _dumper(field: fields.Field, attribute: str) -> Callable[[Any], Any]:
 
 def page_schema(name: str, key: str, item_schema: type[Schema]) -> type[Schema]:
     """The list body: ``{page, limit, total, <key>: [...]}``."""
-    return Schema.from_dict(
+    return ResponseSchema.from_dict(
         {
             "page": fields.Integer(),
             "limit": fields.Integer(),
@@ -127,7 +136,7 @@ def page_of(query: PageQuery, args: dict[str, Any], *, key: str) -> tuple[dict[s
     """The page ``args`` ask for (by its number, or by the cursor of a ``next`` link), as the
     body ``{page, limit, total, <key>}`` and a Link header."""
     kept = _kept_arguments(args)
-    page, after = args["page"], None
+    page, after = args.get("page", 1), None
     if "cursor" in args:
         page, after = _open_cursor(args["cursor"], args["limit"], kept)
     body = read_page(query, key=key, page=page, limit=args["limit"], after=after)

@@ -42,7 +42,7 @@ def _reject(message: str):
 @blp.alt_response(401, response="UNAUTHORIZED")
 @blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def login(credentials):
-    """Log in
+    """Login
 
     Opens a session (one device) with an access and a refresh token. An account keeps at
     most MAX_SESSIONS_PER_USER sessions; a new login ends the oldest. Too many failures for
@@ -69,7 +69,7 @@ def login(credentials):
 @blp.alt_response(401, response="UNAUTHORIZED")
 @blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def refresh(data):
-    """Refresh tokens
+    """Refresh the tokens
 
     Swaps the session's tokens for a new pair; the old pair stops working at once.
     Presenting a refresh token that was already swapped ends the whole session.
@@ -103,7 +103,7 @@ class Me(MethodView):
 @login_required
 @blp.response(200, MessageSchema)
 def logout():
-    """Log out
+    """Logout
 
     Ends the session of the access token used for this request.
     """
@@ -128,10 +128,10 @@ def sessions():
 @login_required
 @blp.response(200, MessageSchema)
 def end_session(session_id):
-    """End one of my sessions
+    """End my session
 
-    Its tokens stop working at once (sign out a lost device). Another account's session is
-    not found.
+    One of the caller's sessions, by id: its tokens stop working at once (sign out a lost
+    device). Another account's session is not found.
     """
     if not Token.end(session_id, user_id=g.caller.id):
         abort(404, message="Session not found")

@@ -6,6 +6,7 @@ from flask import g
 from marshmallow import Schema, fields, validate
 
 from webapp.fields import TEXT
+from webapp.openapi import ResponseSchema
 
 
 class LoginSchema(Schema):
@@ -19,7 +20,7 @@ class RefreshSchema(Schema):
     )
 
 
-class TokenSchema(Schema):
+class TokenSchema(ResponseSchema):
     """A session's token pair."""
 
     id = fields.Integer(metadata={"description": "The user's id"})
@@ -29,7 +30,7 @@ class TokenSchema(Schema):
     token_type = fields.String(metadata={"example": "bearer"})
 
 
-class SessionSchema(Schema):
+class SessionSchema(ResponseSchema):
     """A login session (a device): never its tokens or their digests."""
 
     id = fields.Integer()
@@ -38,7 +39,9 @@ class SessionSchema(Schema):
         allow_none=True, metadata={"description": "Null until its first refresh"}
     )
     user_agent = fields.String(allow_none=True, metadata={"description": "The device's User-Agent at login"})
-    current = fields.Method("is_current", metadata={"description": "The session of the token used"})
+    current = fields.Method(
+        "is_current", metadata={"type": "boolean", "description": "The session of the token used"}
+    )
 
     def is_current(self, session) -> bool:
         return session.id == g.caller.session_id

@@ -8,7 +8,13 @@ from flask_smorest import abort
 
 from webapp.conditional import check_if_match, with_etag
 from webapp.database import db
-from webapp.items.schemas import ItemPageSchema, ItemQueryArgsSchema, ItemSchema, ItemUpdateSchema
+from webapp.items.schemas import (
+    ItemCreateSchema,
+    ItemPageSchema,
+    ItemQueryArgsSchema,
+    ItemSchema,
+    ItemUpdateSchema,
+)
 from webapp.models import Item
 from webapp.openapi import Blueprint, MessageSchema
 from webapp.pagination import LINK_HEADER, page_of
@@ -31,7 +37,7 @@ class Items(MethodView):
         return page_of(Item.search(**filters), args, key="items")
 
     @login_required
-    @blp.arguments(ItemSchema)
+    @blp.arguments(ItemCreateSchema)
     @blp.response(201, ItemSchema)
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):

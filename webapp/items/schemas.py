@@ -7,21 +7,29 @@ from marshmallow import Schema, fields, validate
 from webapp.fields import NAME as NAME_PATTERN
 from webapp.fields import TEXT
 from webapp.models import Item
+from webapp.openapi import ResponseSchema
 from webapp.pagination import PaginationArgsSchema, page_schema
 
 NAME = [validate.Length(min=1, max=Item.NAME_LENGTH), NAME_PATTERN]
 DESCRIPTION = [validate.Length(max=Item.DESCRIPTION_LENGTH), TEXT]
 
 
-class ItemSchema(Schema):
-    """An item; ``name`` and ``description`` are what a client sends to create one."""
+class ItemCreateSchema(Schema):
+    """What a client sends to create an item."""
 
-    id = fields.Integer(dump_only=True)
     name = fields.String(required=True, validate=NAME)
     description = fields.String(allow_none=True, validate=DESCRIPTION)
-    user_id = fields.Integer(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+
+
+class ItemSchema(ResponseSchema):
+    """An item."""
+
+    id = fields.Integer()
+    name = fields.String()
+    description = fields.String(allow_none=True)
+    user_id = fields.Integer(metadata={"description": "The owner's id"})
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
 
 
 class ItemUpdateSchema(Schema):

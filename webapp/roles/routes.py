@@ -18,7 +18,10 @@ blp = Blueprint("roles", __name__, url_prefix="/roles", description="Roles (admi
 class Roles(MethodView):
     @blp.response(200, RoleSchema(many=True))
     def get(self):
-        """List roles"""
+        """List roles
+
+        The fixed roles permissions are decided on: 1 admin, 2 user. Needs no token.
+        """
         # Dumped by the schema once per cache period, not per request: a ready response
         # passes through flask-smorest as it is.
         body = cached("roles_dumped", lambda: RoleSchema(many=True).dump(Role.all_cached()))
@@ -29,7 +32,10 @@ class Roles(MethodView):
 class RolesById(MethodView):
     @blp.response(200, RoleSchema)
     def get(self, role_id):
-        """Get a role"""
+        """Get a role
+
+        One of the fixed roles, by id. Needs no token.
+        """
         for role in Role.all_cached():
             if role["id"] == role_id:
                 return role

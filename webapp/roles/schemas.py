@@ -1,8 +1,10 @@
 """Role payloads."""
 
-from marshmallow import Schema, fields
+from marshmallow import fields
+
+from webapp.openapi import ResponseSchema
 
 
-class RoleSchema(Schema):
+class RoleSchema(ResponseSchema):
     id = fields.Integer(metadata={"example": 1})
     name = fields.String(metadata={"example": "admin"})

@@ -25,6 +25,7 @@ from webapp.ratelimit import check_current_password
 from webapp.security import generate_password
 from webapp.users.schemas import (
     UserCreatedSchema,
+    UserCreateSchema,
     UserPageSchema,
     UserQueryArgsSchema,
     UserSchema,
@@ -47,7 +48,7 @@ class Users(MethodView):
         return page_of(User.search(args["activated"], args.get("username")), args, key="users")
 
     @admin_required
-    @blp.arguments(UserSchema)
+    @blp.arguments(UserCreateSchema)
     @blp.response(201, UserCreatedSchema)
     @blp.alt_response(409, response="CONFLICT")
     def post(self, data):
@@ -173,9 +174,9 @@ class UserSessions(MethodView):
     @blp.response(200, SessionSchema(many=True))
     @blp.alt_response(403, response="FORBIDDEN")
     def get(self, user_id):
-        """List an account's sessions
+        """List a user's sessions
 
-        Admin, or the account itself. Its live sessions (devices), newest first.
+        Admin, or the account itself. The account's live sessions (devices), newest first.
         """
         return Token.of_user(_sessions_owner(user_id).id)
 
@@ -183,9 +184,9 @@ class UserSessions(MethodView):
     @blp.response(200, MessageSchema)
     @blp.alt_response(403, response="FORBIDDEN")
     def delete(self, user_id):
-        """End all of an account's sessions
+        """End a user's sessions
 
-        Admin, or the account itself: signs it out everywhere; every token stops at once.
+        All of them. Admin, or the account itself: signs it out everywhere; every token stops at once.
         """
         Token.revoke_all(_sessions_owner(user_id).id)
         db.session.commit()

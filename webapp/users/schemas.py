@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from webapp.fields import TEXT, FullMatch, StrictBoolean
 from webapp.models import Role, User
+from webapp.openapi import COMPONENT, ROLE_ID, ResponseSchema
 from webapp.pagination import PaginationArgsSchema, page_schema
 
 # ASCII only: no look-alike letters from other scripts (homoglyph impersonation).
@@ -19,21 +20,33 @@ PASSWORD = [validate.Length(min=12, max=128), TEXT]
 ROLE = validate.OneOf(list(Role.NAMES), error="Unknown role.")
 
 
-class UserSchema(Schema):
-    """A user's public fields; ``username`` and ``role_id`` are what an admin sends to create one."""
+def role_id(**kwargs) -> fields.Integer:
+    """A role's id, documented as the shared RoleId component."""
+    return fields.Integer(strict=True, validate=ROLE, metadata={COMPONENT: ROLE_ID}, **kwargs)
 
-    id = fields.Integer(dump_only=True)
+
+class UserCreateSchema(Schema):
+    """What an admin sends to create a user (the server generates the password)."""
+
     username = fields.String(required=True, validate=USERNAME)
-    role_id = fields.Integer(required=True, strict=True, validate=ROLE)
-    activated = fields.Boolean(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    role_id = role_id(required=True)
+
+
+class UserSchema(ResponseSchema):
+    """A user's public fields."""
+
+    id = fields.Integer()
+    username = fields.String()
+    role_id = role_id()
+    activated = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
 
 
 class UserCreatedSchema(UserSchema):
     """A new user with its generated password, shown this once."""
 
-    password = fields.String(dump_only=True)
+    password = fields.String()
 
 
 class UserUpdateSchema(Schema):
@@ -46,7 +59,7 @@ class UserUpdateSchema(Schema):
         validate=[validate.Length(min=1, max=1024), TEXT],
         metadata={"description": "The account's password now: needed to change one's own password"},
     )
-    role_id = fields.Integer(strict=True, validate=ROLE)
+    role_id = role_id()
     activated = StrictBoolean()
 
 

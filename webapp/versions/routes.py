@@ -19,5 +19,9 @@ blp = Blueprint(
 class Versions(MethodView):
     @blp.response(200, VersionSchema(many=True))
     def get(self):
-        """List client versions"""
+        """List client versions
+
+        Every X-Version the API knows: whether it is supported, and when it was deprecated
+        or has its sunset (answered 426 from then on). Needs no token and no X-Version.
+        """
         return db.session.scalars(select(Version).order_by(Version.id))

@@ -1,9 +1,11 @@
 """Version payloads."""
 
-from marshmallow import Schema, fields
+from marshmallow import fields
+
+from webapp.openapi import ResponseSchema
 
 
-class VersionSchema(Schema):
+class VersionSchema(ResponseSchema):
     id = fields.Integer()
     version = fields.String(metadata={"example": "1.0"})
     supported = fields.Boolean()
