@@ -16,6 +16,7 @@ import time
 
 from gunicorn import util
 from gunicorn.glogging import Logger
+from gunicorn.http.errors import ParseException
 from gunicorn.workers.sync import SyncWorker
 
 from webapp.logs import formatter_class
@@ -115,6 +116,20 @@ def close_promptly(sock, timeout: float = 2.0, max_drain: int = 65536) -> None:
 
 # The sync worker closes every connection through util.close_graceful.
 util.close_graceful = close_promptly
+
+# At most what nginx lets through (client_max_body_size 1m), and a little more.
+DRAIN_LIMIT = 2 * 1024 * 1024
+
+
+def post_request(worker, req, environ, resp):
+    """Read the rest of a body the app answered without reading (a 404 from the URL alone, a
+    401 before the body), up to DRAIN_LIMIT. Otherwise the connection closes while nginx may
+    still be writing that body: the close resets it, and nginx answers 502 in the app's place.
+    A body with nothing left to read costs one call that returns at once."""
+    left = DRAIN_LIMIT
+    with contextlib.suppress(OSError, ParseException):  # the client is gone: nothing to save
+        while left > 0 and (chunk := req.body.read(min(left, 65536))):
+            left -= len(chunk)
 
 
 class AppFormatLogger(Logger):
