@@ -40,12 +40,17 @@ RESPONSE_HEADERS = {
         "The request's id: the client's own if it sent a plain one, else a new one.",
     ),
     "ETag": ("ETag", "The entity tag of the row's current version, for If-None-Match and If-Match."),
-    "Deprecation": ("Deprecation", "Sent while the client's X-Version is deprecated: since when (RFC 9745)."),
+    "Deprecation": (
+        "Deprecation",
+        "On a version-gated operation, while the client's X-Version is deprecated: since when (RFC 9745).",
+    ),
     "Sunset": ("Sunset", "Sent with Deprecation when the version has an end date: from then on, 426."),
     "RetryAfter": ("Retry-After", "Seconds to wait before trying again."),
     "WWWAuthenticate": ("WWW-Authenticate", "The scheme to authenticate with: Bearer."),
 }
-# Headers of an error answer, by status, beyond X-Request-ID.
+# On any answer (Deprecation and Sunset: of a version-gated operation, to a deprecated client).
+ANY_ANSWER_HEADERS = ["XRequestID", "Deprecation", "Sunset"]
+# Headers of an error answer, by status, beyond those.
 ERROR_HEADERS = {401: ["WWWAuthenticate"], 412: ["ETag"], 429: ["RetryAfter"], 503: ["RetryAfter"]}
 # What each error status the API answers looks like (RFC 9457; ``instance`` is the request id).
 PROBLEM_EXAMPLES = {
@@ -132,7 +137,7 @@ class ConventionsPlugin(BasePlugin):
 
     def response_helper(self, response: dict, **kwargs: Any) -> dict:
         if response.get("description") == http.HTTPStatus.NOT_MODIFIED.phrase:
-            return {**response, "headers": header_refs(["XRequestID", "ETag"])}
+            return {**response, "headers": header_refs([*ANY_ANSWER_HEADERS, "ETag"])}
         content = response.get("content", {})
         schema = content.get("application/json", {}).get("schema")
         if schema is None or "Problem" not in str(schema):
@@ -141,7 +146,7 @@ class ConventionsPlugin(BasePlugin):
         media: dict[str, Any] = {**content["application/json"]}
         if status in PROBLEM_EXAMPLES:
             media["example"] = problem_example(status)
-        headers = header_refs(["XRequestID", *ERROR_HEADERS.get(status, [])])
+        headers = header_refs([*ANY_ANSWER_HEADERS, *ERROR_HEADERS.get(status, [])])
         return {**response, "headers": headers, "content": {PROBLEM_MIMETYPE: media}}
 
     def path_helper(self, path: str, operations: dict, parameters: list, **kwargs: Any) -> None:
