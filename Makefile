@@ -6,7 +6,7 @@ export FLASK_APP := wsgi
 
 PORT ?= 8080
 
-.PHONY: run dev test lint format e2e compose guide security chaos cluster bench bench-scale clean
+.PHONY: run dev test lint format e2e compose guide security client chaos cluster bench bench-scale clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,17 @@ guide: $(VENV)/.dev
 security: $(VENV)/.dev
 	$(BIN)/bandit -q -r webapp wsgi.py docker/gunicorn.conf.py migrations --severity-level medium
 	$(BIN)/pytest tests/fuzz -v -s -p no:cacheprovider
+
+# The OpenAPI style linter (Redocly CLI), from the npm registry, pinned.
+REDOCLY_VERSION = 2.77.0
+$(VENV)/node/.redocly-$(REDOCLY_VERSION): | $(BIN)/activate
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node @redocly/cli@$(REDOCLY_VERSION)
+	touch $@
+
+## client: what a client developer does: the live document through the OpenAPI validator and
+## a style linter, a typed client generated from it, a scenario on it under mypy --strict
+client: $(VENV)/.dev $(VENV)/node/.redocly-$(REDOCLY_VERSION)
+	$(BIN)/pytest tests/client -v -s -p no:cacheprovider
 
 ## chaos: faults injected for real on loopback: database outage, races, several instances,
 ## graceful restarts, a 5-minute soak (MariaDB, gunicorn, nginx)
