@@ -491,7 +491,7 @@ def test_docs_render_in_headless_chromium_without_internet(stack):
     finally:
         driver.quit()
 
-    for operation in ("Log in", "Refresh tokens", "List items", "Create a user", "List roles"):
+    for operation in ("Login", "Refresh the tokens", "List items", "Create a user", "List roles"):
         assert operation in body
     requested = {
         event["params"]["requestId"]: event["params"]["request"]["url"]
