@@ -14,10 +14,10 @@ from sqlalchemy import select
 from tests.factories import make_item
 from webapp.database import db
 from webapp.fields import NAME
-from webapp.items.schemas import ItemSchema, ItemUpdateSchema
+from webapp.items.schemas import ItemCreateSchema, ItemSchema, ItemUpdateSchema
 from webapp.models import Item, User
 from webapp.pagination import Rows
-from webapp.users.schemas import UserSchema, UserUpdateSchema
+from webapp.users.schemas import UserCreateSchema, UserSchema, UserUpdateSchema
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -46,7 +46,7 @@ def load_or_reject(schema, data):
 @PROPERTY_SETTINGS
 @given(data=BODIES)
 def test_item_schemas_return_valid_items_or_a_validation_error(app, data):
-    for schema in (ItemSchema(), ItemUpdateSchema()):
+    for schema in (ItemCreateSchema(), ItemUpdateSchema()):
         loaded = load_or_reject(schema, data)
         if loaded is None:
             continue
@@ -61,7 +61,7 @@ def test_item_schemas_return_valid_items_or_a_validation_error(app, data):
 @PROPERTY_SETTINGS
 @given(data=BODIES)
 def test_user_schemas_return_valid_users_or_a_validation_error(app, data):
-    for schema in (UserSchema(), UserUpdateSchema()):
+    for schema in (UserCreateSchema(), UserUpdateSchema()):
         loaded = load_or_reject(schema, data)
         if loaded is None:
             continue
