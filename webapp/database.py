@@ -5,12 +5,12 @@ plumbing (engine settings, connection hooks: webapp/dialects.py)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -52,6 +52,10 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
+
+
+# When a row was created, set on insert: ``created_at: Mapped[CreatedAt]``.
+CreatedAt = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow)]
 
 
 class Base(DeclarativeBase):

@@ -28,6 +28,18 @@ class QueryInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class Substring(fields.String):
+    """A list filter: the rows whose ``what`` contains this text, in any case. Its longest
+    value is the column's, and the document says what it filters."""
+
+    def __init__(self, max_length: int, what: str, **kwargs):
+        super().__init__(
+            validate=validate.Length(max=max_length),
+            metadata={"description": f"Substring of {what}, in any case"},
+            **kwargs,
+        )
+
+
 class FullMatch(validate.Regexp):
     """The whole value matches ``pattern``. The OpenAPI document shows the same pattern,
     so clients and fuzzers see exactly the rule the server applies (``re.match`` alone

@@ -4,6 +4,7 @@ document follows (ConventionsPlugin, an apispec plugin)."""
 
 from __future__ import annotations
 
+import copy
 import http
 from collections.abc import Mapping
 from typing import Any
@@ -290,6 +291,19 @@ def role_id_schema() -> dict[str, Any]:
 class ResponseSchema(Schema):
     """What the server sends: every field is in every answer (null where it may be), so the
     document lists all of them as required and a client never tests for an absent one."""
+
+
+def update_schema(create: type[Schema]) -> type[Schema]:
+    """The body of a PATCH, made from the body of a POST: any subset of its fields, each
+    validated as on creation (a null clears a field that allows one). ``ItemCreateSchema``
+    gives ``ItemUpdateSchema``, documented as ``ItemUpdate``."""
+    optional = {}
+    for name, field in create._declared_fields.items():
+        optional[name] = copy.copy(field)
+        optional[name].required = False
+    name = create.__name__.replace("Create", "Update")
+    doc = f"Any subset of the fields of {create.__name__.removesuffix('Schema')}; a null clears one."
+    return type(name, (create,), {**optional, "__doc__": doc, "__module__": create.__module__})
 
 
 class MessageSchema(ResponseSchema):

@@ -46,8 +46,7 @@ def login(credentials):
 
     Opens a session (one device) with an access and a refresh token. An account keeps at
     most MAX_SESSIONS_PER_USER sessions; a new login ends the oldest. Too many failures for
-    an account or from an address are answered 429 until the window passes.
-    """
+    an account or from an address are answered 429 until the window passes."""
     # The account's row stays locked until commit (and is written: see User.record_login):
     # logins of one account queue, so the session cap holds under races.
     user = ratelimit.check_login(credentials["username"], credentials["password"], lock=True)
@@ -72,8 +71,7 @@ def refresh(data):
     """Refresh the tokens
 
     Swaps the session's tokens for a new pair; the old pair stops working at once.
-    Presenting a refresh token that was already swapped ends the whole session.
-    """
+    Presenting a refresh token that was already swapped ends the whole session."""
     limits = ratelimit.address_only()
     ratelimit.check(limits)
     token, outcome = Token.rotate(data["refresh_token"])
@@ -94,8 +92,7 @@ class Me(MethodView):
     def get(self):
         """Get my account
 
-        With its ETag; If-None-Match naming it is answered 304 with no body.
-        """
+        With its ETag; If-None-Match naming it is answered 304 with no body."""
         return User.read_public(g.caller.id)
 
 
@@ -105,8 +102,7 @@ class Me(MethodView):
 def logout():
     """Logout
 
-    Ends the session of the access token used for this request.
-    """
+    Ends the session of the access token used for this request."""
     Token.end(g.caller.session_id)
     db.session.commit()
     return {"detail": "Logged out"}
@@ -119,8 +115,7 @@ def sessions():
     """List my sessions
 
     The caller's live sessions (devices), newest first; ``current`` marks the one of the
-    token used. No token or digest is ever shown.
-    """
+    token used. No token or digest is ever shown."""
     return Token.of_user(g.caller.id)
 
 
@@ -131,8 +126,7 @@ def end_session(session_id):
     """End my session
 
     One of the caller's sessions, by id: its tokens stop working at once (sign out a lost
-    device). Another account's session is not found.
-    """
+    device). Another account's session is not found."""
     if not Token.end(session_id, user_id=g.caller.id):
         abort(404, message="Session not found")
     db.session.commit()

@@ -31,8 +31,7 @@ class Items(MethodView):
     def get(self, args):
         """List items
 
-        Filters match a case-insensitive substring; pages start at 1.
-        """
+        Filters match a case-insensitive substring; pages start at 1."""
         filters = {name: args[name] for name in ("name", "description") if name in args}
         return page_of(Item.search(**filters), args, key="items")
 
@@ -43,8 +42,7 @@ class Items(MethodView):
     def post(self, data):
         """Create an item
 
-        The caller owns it. Names are unique across all items.
-        """
+        The caller owns it. Names are unique across all items."""
         item = Item.create(g.caller.id, **data)
         db.session.commit()
         return item
@@ -58,8 +56,7 @@ class ItemsById(MethodView):
     def get(self, item_id):
         """Get an item
 
-        With its ETag; If-None-Match naming it is answered 304 with no body.
-        """
+        With its ETag; If-None-Match naming it is answered 304 with no body."""
         return Item.read(item_id) or abort(404, message="Item not found")
 
     @login_required
@@ -72,8 +69,7 @@ class ItemsById(MethodView):
         """Update an item
 
         Admin or owner. Sending the current name again is not a conflict. With If-Match, only
-        while the item is at that version (412 otherwise, nothing changed).
-        """
+        while the item is at that version (412 otherwise, nothing changed)."""
         item = get_for_update(Item, item_id)
         require_owner_or_admin(item.user_id, "item")
         check_if_match(item.version)
@@ -88,8 +84,7 @@ class ItemsById(MethodView):
     def delete(self, item_id):
         """Delete an item
 
-        Admin or owner. With If-Match, only while the item is at that version.
-        """
+        Admin or owner. With If-Match, only while the item is at that version."""
         item = get_for_update(Item, item_id)
         require_owner_or_admin(item.user_id, "item")
         check_if_match(item.version)

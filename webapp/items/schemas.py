@@ -5,9 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from webapp.fields import NAME as NAME_PATTERN
-from webapp.fields import TEXT
+from webapp.fields import TEXT, Substring
 from webapp.models import Item
-from webapp.openapi import ResponseSchema
+from webapp.openapi import ResponseSchema, update_schema
 from webapp.pagination import PaginationArgsSchema, page_schema
 
 NAME = [validate.Length(min=1, max=Item.NAME_LENGTH), NAME_PATTERN]
@@ -32,21 +32,10 @@ class ItemSchema(ResponseSchema):
     updated_at = fields.DateTime()
 
 
-class ItemUpdateSchema(Schema):
-    """Any subset of name and description; a null description clears it."""
-
-    name = fields.String(validate=NAME)
-    description = fields.String(allow_none=True, validate=DESCRIPTION)
-
-
 class ItemQueryArgsSchema(PaginationArgsSchema):
-    name = fields.String(
-        validate=validate.Length(max=Item.NAME_LENGTH), metadata={"description": "Substring of the name"}
-    )
-    description = fields.String(
-        validate=validate.Length(max=Item.DESCRIPTION_LENGTH),
-        metadata={"description": "Substring of the description"},
-    )
+    name = Substring(Item.NAME_LENGTH, "the name")
+    description = Substring(Item.DESCRIPTION_LENGTH, "the description")
 
 
+ItemUpdateSchema = update_schema(ItemCreateSchema)
 ItemPageSchema = page_schema("ItemPage", "items", ItemSchema)

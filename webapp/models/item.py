@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, RowMapping, String, bindparam, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
+from webapp.database import MYSQL_TABLE_ARGS, CreatedAt, UTCDateTime, db, utcnow
 from webapp.models.row_count import keep_count
 from webapp.models.word_index import ItemNameWord, name_contains, rows_with_word
 from webapp.pages import PageQuery
@@ -26,7 +26,7 @@ class Item(db.Model):
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
     description: Mapped[str | None] = mapped_column(String(DESCRIPTION_LENGTH))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     # Moves on every change: the ETag, and what a conditional write compares and swaps.
     version: Mapped[int] = mapped_column(server_default="1")

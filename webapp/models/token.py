@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import ForeignKey, String, bindparam, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
+from webapp.database import MYSQL_TABLE_ARGS, CreatedAt, UTCDateTime, db, utcnow
 from webapp.models.role import Role
 from webapp.models.user import User
 from webapp.security import new_token, token_digest
@@ -28,7 +28,7 @@ class Token(db.Model):
     refresh_hash: Mapped[str] = mapped_column(String(64), unique=True)
     access_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     refresh_expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[CreatedAt]
     last_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The device's User-Agent at login (cut to the column), so its owner can tell sessions apart.
     user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_LENGTH))

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, ForeignKey, RowMapping, String, bindparam, literal, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.database import MYSQL_TABLE_ARGS, UTCDateTime, db, utcnow
+from webapp.database import MYSQL_TABLE_ARGS, CreatedAt, UTCDateTime, db, utcnow
 from webapp.models.role import Role
 from webapp.models.row_count import keep_count
 from webapp.models.word_index import UserNameWord, name_contains, rows_with_word
@@ -28,7 +28,7 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id"))
     activated: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[CreatedAt]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Moves on every change of the account (not on a login): the ETag, and what a

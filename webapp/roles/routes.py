@@ -20,8 +20,7 @@ class Roles(MethodView):
     def get(self):
         """List roles
 
-        The fixed roles permissions are decided on: 1 admin, 2 user. Needs no token.
-        """
+        The fixed roles permissions are decided on: 1 admin, 2 user. Needs no token."""
         # Dumped by the schema once per cache period, not per request: a ready response
         # passes through flask-smorest as it is.
         body = cached("roles_dumped", lambda: RoleSchema(many=True).dump(Role.all_cached()))
@@ -34,8 +33,7 @@ class RolesById(MethodView):
     def get(self, role_id):
         """Get a role
 
-        One of the fixed roles, by id. Needs no token.
-        """
+        One of the fixed roles, by id. Needs no token."""
         for role in Role.all_cached():
             if role["id"] == role_id:
                 return role

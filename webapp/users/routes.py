@@ -43,8 +43,7 @@ class Users(MethodView):
     def get(self, args):
         """List users
 
-        Active accounts unless ``activated=false``; ``username`` matches a case-insensitive substring.
-        """
+        Active accounts unless ``activated=false``; ``username`` matches a case-insensitive substring."""
         return page_of(User.search(args["activated"], args.get("username")), args, key="users")
 
     @admin_required
@@ -54,8 +53,7 @@ class Users(MethodView):
     def post(self, data):
         """Create a user
 
-        Admin only. The answer carries the generated password; it is not shown again.
-        """
+        Admin only. The answer carries the generated password; it is not shown again."""
         after_this_request(no_store)  # the answer carries the password
         password = generate_password()
         user = User(**data)
@@ -75,8 +73,7 @@ class UsersById(MethodView):
         """Get a user
 
         Deactivated accounts are not found. With its ETag; If-None-Match naming it is
-        answered 304 with no body.
-        """
+        answered 304 with no body."""
         user = User.read_public(user_id)
         if user is None or not user["activated"]:
             abort(404, message="User not found")
@@ -97,8 +94,7 @@ class UsersById(MethodView):
         (409). A new password ends the account's other sessions; changing one's own password
         also needs ``current_password`` (a wrong one is 403 and counts as a failed login).
         With If-Match, only while the account is at that version (412 otherwise, nothing
-        changed).
-        """
+        changed)."""
         user = get_for_update(User, user_id)
         caller = g.caller
         require_owner_or_admin(user.id, "account")
@@ -135,8 +131,7 @@ class UsersById(MethodView):
 
         Admin or owner. The account is kept (its items keep their owner) but can no longer
         log in, and every session of it ends at once. The last active admin cannot be
-        deactivated (409). With If-Match, only while the account is at that version.
-        """
+        deactivated (409). With If-Match, only while the account is at that version."""
         user = get_for_update(User, user_id)
         require_owner_or_admin(user.id, "account")
         check_if_match(user.version)
@@ -176,8 +171,7 @@ class UserSessions(MethodView):
     def get(self, user_id):
         """List a user's sessions
 
-        Admin, or the account itself. The account's live sessions (devices), newest first.
-        """
+        Admin, or the account itself. The account's live sessions (devices), newest first."""
         return Token.of_user(_sessions_owner(user_id).id)
 
     @login_required
@@ -186,8 +180,7 @@ class UserSessions(MethodView):
     def delete(self, user_id):
         """End a user's sessions
 
-        All of them. Admin, or the account itself: signs it out everywhere; every token stops at once.
-        """
+        All of them. Admin, or the account itself: signs it out everywhere; every token stops at once."""
         Token.revoke_all(_sessions_owner(user_id).id)
         db.session.commit()
         return {"detail": "All sessions ended"}

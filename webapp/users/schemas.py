@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from webapp.fields import TEXT, FullMatch, StrictBoolean
+from webapp.fields import TEXT, FullMatch, StrictBoolean, Substring
 from webapp.models import Role, User
 from webapp.openapi import COMPONENT, ROLE_ID, ResponseSchema
 from webapp.pagination import PaginationArgsSchema, page_schema
@@ -64,10 +64,7 @@ class UserUpdateSchema(Schema):
 
 
 class UserQueryArgsSchema(PaginationArgsSchema):
-    username = fields.String(
-        validate=validate.Length(max=User.USERNAME_LENGTH),
-        metadata={"description": "Substring of the username"},
-    )
+    username = Substring(User.USERNAME_LENGTH, "the username")
     activated = fields.Boolean(
         load_default=True, metadata={"description": "Active accounts (default) or deactivated ones"}
     )

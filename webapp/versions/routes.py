@@ -22,6 +22,5 @@ class Versions(MethodView):
         """List client versions
 
         Every X-Version the API knows: whether it is supported, and when it was deprecated
-        or has its sunset (answered 426 from then on). Needs no token and no X-Version.
-        """
+        or has its sunset (answered 426 from then on). Needs no token and no X-Version."""
         return db.session.scalars(select(Version).order_by(Version.id))
