@@ -288,7 +288,14 @@ def test_importing_webapp_and_creating_an_app_start_no_thread_and_no_connection(
 
 # What the HTTP layer brings in; the models must load none of it, however indirectly.
 HTTP_MODULES = ("flask_smorest", "webargs", "apispec", "marshmallow", "prometheus_client")
-HTTP_APP_MODULES = ("webapp.openapi", "webapp.errors", "webapp.extensions", "webapp.logs", "webapp.metrics")
+HTTP_APP_MODULES = (
+    "webapp.openapi",
+    "webapp.openapi_conventions",
+    "webapp.errors",
+    "webapp.extensions",
+    "webapp.logs",
+    "webapp.metrics",
+)
 
 
 def test_the_models_know_nothing_of_http():

@@ -14,7 +14,7 @@ from tests.test_client_versions import deprecate
 from tests.test_docs import operations, resolve
 from webapp.config import Config
 from webapp.models import Role
-from webapp.openapi import PROBLEM_EXAMPLES, RESPONSE_HEADERS, operation_id
+from webapp.openapi_conventions import PROBLEM_EXAMPLES, RESPONSE_HEADERS, operation_id
 
 # A generated client names its functions after these: renaming one breaks every client. (A
 # resource added later brings its own, checked for presence and uniqueness with the rest.)

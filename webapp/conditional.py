@@ -17,7 +17,8 @@ from typing import Any
 from flask import current_app, request
 from flask_smorest import abort
 
-from webapp.openapi import IF_MATCH, IF_NONE_MATCH, document, header_refs
+from webapp.openapi import document
+from webapp.openapi_conventions import IF_MATCH, IF_NONE_MATCH, header_refs
 
 ETAG_HEADER = header_refs(["ETag"])
 

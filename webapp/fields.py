@@ -1,10 +1,12 @@
-"""marshmallow pieces shared by the resource schemas, strict where JSON is strict."""
+"""marshmallow pieces shared by the resource schemas, strict where JSON is strict: fields,
+patterns, and the bases of answers and PATCH bodies."""
 
 from __future__ import annotations
 
+import copy
 import re
 
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 
 _QUERY_INTEGER = re.compile(r"-?[0-9]+")
 
@@ -64,3 +66,27 @@ NAME = FullMatch(
 # Free text (passwords, tokens, descriptions): anything but NUL, which ends a string in C and
 # which no column of text should hold.
 TEXT = FullMatch(r"^[^\x00]*$", error="Must not contain NUL characters.")
+
+
+class ResponseSchema(Schema):
+    """What the server sends: every field is in every answer (null where it may be), so the
+    document lists all of them as required and a client never tests for an absent one."""
+
+
+def update_schema(create: type[Schema]) -> type[Schema]:
+    """The body of a PATCH, made from the body of a POST: any subset of its fields, each
+    validated as on creation (a null clears a field that allows one). ``ItemCreateSchema``
+    gives ``ItemUpdateSchema``, documented as ``ItemUpdate``."""
+    optional = {}
+    for name, field in create._declared_fields.items():
+        optional[name] = copy.copy(field)
+        optional[name].required = False
+    name = create.__name__.replace("Create", "Update")
+    doc = f"Any subset of the fields of {create.__name__.removesuffix('Schema')}; a null clears one."
+    return type(name, (create,), {**optional, "__doc__": doc, "__module__": create.__module__})
+
+
+class MessageSchema(ResponseSchema):
+    """A confirmation: ``{"detail": "..."}``."""
+
+    detail = fields.String(metadata={"example": "Item deleted"})

@@ -9,7 +9,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.database import db
 from webapp.dialects import is_node_not_ready
-from webapp.openapi import Blueprint, ResponseSchema
+from webapp.fields import ResponseSchema
+from webapp.openapi import Blueprint
 
 blp = Blueprint("health", __name__, description="Probes (no token, no X-Version)", version_gated=False)
 

@@ -17,8 +17,7 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, post_load, validate
 
 from webapp.config import Config
-from webapp.fields import QueryInteger
-from webapp.openapi import ResponseSchema
+from webapp.fields import QueryInteger, ResponseSchema
 from webapp.pages import MAX_PAGE, PageQuery, read_page
 
 PAGING = ("page", "limit", "cursor")

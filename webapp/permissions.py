@@ -11,7 +11,8 @@ from flask_smorest import abort
 from webapp.conditional import wants_match
 from webapp.database import db
 from webapp.models import Token
-from webapp.openapi import OPTIONAL, document
+from webapp.openapi import document
+from webapp.openapi_conventions import OPTIONAL
 
 
 def _unauthorized(message: str):

@@ -10,10 +10,11 @@ from webapp import ratelimit
 from webapp.auth.schemas import LoginSchema, RefreshSchema, SessionSchema, TokenSchema
 from webapp.conditional import with_etag
 from webapp.database import db
+from webapp.fields import MessageSchema
 from webapp.headers import no_store
 from webapp.metrics import LOGINS, REFRESHES
 from webapp.models import Token, User
-from webapp.openapi import Blueprint, MessageSchema
+from webapp.openapi import Blueprint
 from webapp.permissions import login_required
 from webapp.security import needs_rehash
 from webapp.users.schemas import UserSchema

@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import g
 from marshmallow import Schema, fields, validate
 
-from webapp.fields import TEXT
-from webapp.openapi import ResponseSchema
+from webapp.fields import TEXT, ResponseSchema
 
 
 class LoginSchema(Schema):

@@ -8,6 +8,7 @@ from flask_smorest import abort
 
 from webapp.conditional import check_if_match, with_etag
 from webapp.database import db
+from webapp.fields import MessageSchema
 from webapp.items.schemas import (
     ItemCreateSchema,
     ItemPageSchema,
@@ -16,7 +17,7 @@ from webapp.items.schemas import (
     ItemUpdateSchema,
 )
 from webapp.models import Item
-from webapp.openapi import Blueprint, MessageSchema
+from webapp.openapi import Blueprint
 from webapp.pagination import LINK_HEADER, page_of
 from webapp.permissions import get_for_update, login_required, require_owner_or_admin
 

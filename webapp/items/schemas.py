@@ -5,9 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from webapp.fields import NAME as NAME_PATTERN
-from webapp.fields import TEXT, Substring
+from webapp.fields import TEXT, ResponseSchema, Substring, update_schema
 from webapp.models import Item
-from webapp.openapi import ResponseSchema, update_schema
 from webapp.pagination import PaginationArgsSchema, page_schema
 
 NAME = [validate.Length(min=1, max=Item.NAME_LENGTH), NAME_PATTERN]

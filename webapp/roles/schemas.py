@@ -2,7 +2,7 @@
 
 from marshmallow import fields
 
-from webapp.openapi import ResponseSchema
+from webapp.fields import ResponseSchema
 
 
 class RoleSchema(ResponseSchema):

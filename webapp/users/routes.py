@@ -9,9 +9,10 @@ from flask_smorest import abort
 from webapp.auth.schemas import SessionSchema
 from webapp.conditional import check_if_match, with_etag
 from webapp.database import db
+from webapp.fields import MessageSchema
 from webapp.headers import no_store
 from webapp.models import Role, Token, User
-from webapp.openapi import Blueprint, MessageSchema
+from webapp.openapi import Blueprint
 from webapp.pagination import LINK_HEADER, page_of
 from webapp.permissions import (
     admin_required,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from webapp.fields import TEXT, FullMatch, StrictBoolean, Substring
+from webapp.fields import TEXT, FullMatch, ResponseSchema, StrictBoolean, Substring
 from webapp.models import Role, User
-from webapp.openapi import COMPONENT, ROLE_ID, ResponseSchema
+from webapp.openapi_conventions import COMPONENT, ROLE_ID
 from webapp.pagination import PaginationArgsSchema, page_schema
 
 # ASCII only: no look-alike letters from other scripts (homoglyph impersonation).
