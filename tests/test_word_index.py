@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, insert, select, update
 from tests.factories import make_user
 from tests.helpers import assert_problem
 from webapp.database import db, utcnow
+from webapp.fake import FakeDataRefused, load_fake_data
 from webapp.models import Item, RowCount, User
 from webapp.models.word_index import SearchGramCount, SearchWordGram, indexable
 from webapp.pages import PageQuery, read_page
@@ -166,6 +167,15 @@ def test_flask_fake_loads_a_catalogue_whose_counts_and_index_agree_with_its_rows
     listed = select(User.id).where(User.activated)
     compare(users, listed, User.id, User.username, filters(rng, usernames, "abcdefghij.", 100))
     assert_gram_counts_are_exact()
+
+
+def test_a_load_the_database_refuses_whole_stops_with_its_reason(app):
+    """INSERT IGNORE skips a row that breaks a key: a batch of none stored is an error, not a
+    batch to make up again forever (a second load with the same seed gives the same names)."""
+    load_fake_data(5, 20, seed=3)
+    with pytest.raises(FakeDataRefused, match="none of 5 new users was stored"):
+        load_fake_data(5, 20, seed=3)
+    assert db.session.scalar(select(RowCount.total("items"))) == 20
 
 
 @pytest.mark.skipif(

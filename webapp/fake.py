@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from pymysql.converters import escape_string
@@ -27,6 +28,11 @@ from webapp.word_triggers import INDEXED
 
 FAKE_BATCH = 10_000
 FAKE_PASSWORD = "fake-password"  # noqa: S105 (documented; flask fake is refused in production)
+
+
+class FakeDataRefused(Exception):
+    """The database stored none of a batch: every row broke a key (no roles before `flask
+    deploy`, or names a load with the same seed gave already)."""
 
 
 def _words(text: str) -> list[str]:
@@ -110,25 +116,41 @@ def _insert_batches(
 ) -> None:
     """Insert ``total`` of ``rows`` in multi-row statements of ``batch``, one transaction each.
     A row whose name is taken already is skipped for the next one. In a bulk load, each
-    batch's counts and words follow it in bulk (nothing else may insert meanwhile)."""
+    batch's counts and words follow it in bulk (nothing else may insert meanwhile), and the
+    next batch is made up on another thread while the database stores this one."""
     statement = insert(model).prefix_with("IGNORE", dialect="mysql")
     statement = statement.prefix_with("OR IGNORE", dialect="sqlite")
     newest = select(func.coalesce(func.max(model.id), 0))
-    inserted = 0
     vocabulary: dict[str, int] = {}
-    while inserted < total:
-        chunk = list(itertools.islice(rows, min(batch, total - inserted)))
-        before = connection.execute(newest).scalar()
-        if bulk:
-            _insert_ignore(connection, model.__tablename__, chunk)
-        else:
-            connection.execute(statement, chunk)
-        last = connection.execute(newest).scalar()
-        if bulk and last > before:
-            _after_bulk(connection, model, before + 1, last, vocabulary)
-        connection.commit()
-        added = select(func.count()).select_from(model).where(model.id > before)
-        inserted += connection.execute(added).scalar()
+
+    def made_up(size: int) -> tuple[list[dict], str | None]:
+        chunk = list(itertools.islice(rows, size))
+        return chunk, _insert_ignore_sql(model.__tablename__, chunk) if bulk and chunk else None
+
+    inserted = 0
+    with ThreadPoolExecutor(max_workers=1) as maker:
+        upcoming = maker.submit(made_up, min(batch, total))
+        while inserted < total:
+            chunk, sql = upcoming.result()
+            if len(chunk) > total - inserted:  # the last batch, after skipped rows
+                chunk = chunk[: total - inserted]
+                sql = _insert_ignore_sql(model.__tablename__, chunk) if bulk else None
+            upcoming = maker.submit(made_up, min(batch, total))
+            before = connection.execute(newest).scalar()
+            if sql is not None:
+                connection.exec_driver_sql(sql)
+            else:
+                connection.execute(statement, chunk)
+            last = connection.execute(newest).scalar()
+            if bulk and last > before:
+                _after_bulk(connection, model, before + 1, last, vocabulary)
+            connection.commit()
+            added = connection.execute(select(func.count()).select_from(model).where(model.id > before))
+            stored = added.scalar()
+            if not stored:  # INSERT IGNORE skips a row that breaks a key, as it skips a taken name
+                raise FakeDataRefused(f"none of {len(chunk)} new {model.__tablename__} was stored")
+            inserted += stored
+        upcoming.cancel()
 
 
 def _literal(value) -> str:
@@ -145,7 +167,7 @@ def _literal(value) -> str:
     return f"'{escape_string(value)}'"
 
 
-def _insert_ignore(connection: Connection, table: str, rows: list[dict]) -> None:
+def _insert_ignore_sql(table: str, rows: list[dict]) -> str:
     """One multi-row INSERT IGNORE of ``rows`` into ``table`` (MySQL); a timestamp shared by
     every row is written out once."""
     columns = list(rows[0])
@@ -156,7 +178,7 @@ def _insert_ignore(connection: Connection, table: str, rows: list[dict]) -> None
         "(" + ",".join(shared.get(column) or _literal(row[column]) for column in columns) + ")"
         for row in rows
     )
-    connection.exec_driver_sql(f"INSERT IGNORE INTO {table} ({', '.join(columns)}) VALUES {values}")  # nosec B608
+    return f"INSERT IGNORE INTO {table} ({', '.join(columns)}) VALUES {values}"  # nosec B608
 
 
 def load_fake_data(
@@ -212,7 +234,9 @@ def _after_bulk(
     words_of = {row_id: set(filter(None, text.split(" "))) for row_id, text in rows}
     new = sorted(set().union(*words_of.values()) - vocabulary.keys())
     if new:
-        _insert_ignore(connection, SearchWord.__tablename__, [{"word": word} for word in new])
+        connection.exec_driver_sql(
+            _insert_ignore_sql(SearchWord.__tablename__, [{"word": word} for word in new])
+        )
         found = connection.execute(select(SearchWord.word, SearchWord.id).where(SearchWord.word.in_(new)))
         vocabulary.update(found.all())
     postings = [
@@ -220,4 +244,4 @@ def _after_bulk(
         for row_id, words in words_of.items()
         for word in words
     ]
-    _insert_ignore(connection, indexed.postings, postings)
+    connection.exec_driver_sql(_insert_ignore_sql(indexed.postings, postings))

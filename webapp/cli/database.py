@@ -9,7 +9,7 @@ from flask import current_app
 
 from webapp import deploy
 from webapp.database import db
-from webapp.fake import load_fake_data
+from webapp.fake import FakeDataRefused, load_fake_data
 from webapp.jobs import purge_expired_sessions
 from webapp.models.row_count import rebuild_counts
 
@@ -72,5 +72,8 @@ def fake_command(user_count: int, item_count: int) -> None:
     if current_app.config["APP_ENV"] == "production":
         raise click.ClickException("flask fake is refused with APP_ENV=production")
     started = time.monotonic()
-    loaded = load_fake_data(user_count, item_count)
+    try:
+        loaded = load_fake_data(user_count, item_count)
+    except FakeDataRefused as error:
+        raise click.ClickException(f"{error}: has `flask deploy` run?") from None
     click.echo(f"{loaded[0]} users and {loaded[1]} items added in {time.monotonic() - started:.1f} s")
