@@ -178,6 +178,36 @@ def test_a_load_the_database_refuses_whole_stops_with_its_reason(app):
     assert db.session.scalar(select(RowCount.total("items"))) == 20
 
 
+def test_a_load_that_meets_its_own_rows_indexes_what_it_stored(app):
+    """The same seed again: its first accounts are there already, so a batch is stored in
+    part, and its rows are read back to be indexed (a batch stored whole is indexed from what
+    was sent)."""
+    load_fake_data(5, 20, seed=3)
+    load_fake_data(10, 30, seed=3)
+
+    assert db.session.scalar(select(RowCount.total("users.active"))) == 15
+    usernames = list(db.session.scalars(select(User.username)))
+    assert len(usernames) == len(set(usernames)) == 15
+    rng = random.Random(1)
+    listed = select(User.id).where(User.activated)
+    compare(
+        lambda text: User.search(username=text),
+        listed,
+        User.id,
+        User.username,
+        filters(rng, usernames, "abcdefghij.", 60),
+    )
+    names = list(db.session.scalars(select(Item.name)))
+    compare(
+        lambda text: Item.search(name=text),
+        select(Item.id),
+        Item.id,
+        Item.name,
+        filters(rng, names, "abc ", 60),
+    )
+    assert_gram_counts_are_exact()
+
+
 @pytest.mark.skipif(
     not os.environ.get("TEST_DATABASE_URL"),
     reason="needs MariaDB (TEST_DATABASE_URL): SQLite has no statement time limit",

@@ -4,7 +4,8 @@ words everywhere, most words rare), usernames of first names, last names and num
 
 Rows go in as multi-row inserts of FAKE_BATCH. On MySQL/MariaDB the loader's connection turns
 the per-row triggers off (webapp.dialects.BULK_VARIABLE) and does their work in bulk after
-each batch: the row counts in one statement, the word index for the batch's ids in two.
+each batch: the row counts in one statement, the word index for the batch's ids in a few
+(its new words, their trigrams and counts, its postings).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from webapp.models import Item, Role, User
 from webapp.models.row_count import KEPT_COUNTS, RowCount
 from webapp.models.word_index import SearchWord
 from webapp.security import hash_password
-from webapp.word_triggers import INDEXED
+from webapp.word_triggers import BULK_GRAMS, INDEXED
 
 FAKE_BATCH = 10_000
 FAKE_PASSWORD = "fake-password"  # noqa: S105 (documented; flask fake is refused in production)
@@ -142,13 +143,16 @@ def _insert_batches(
             else:
                 connection.execute(statement, chunk)
             last = connection.execute(newest).scalar()
-            if bulk and last > before:
-                _after_bulk(connection, model, before + 1, last, vocabulary)
-            connection.commit()
             added = connection.execute(select(func.count()).select_from(model).where(model.id > before))
             stored = added.scalar()
             if not stored:  # INSERT IGNORE skips a row that breaks a key, as it skips a taken name
                 raise FakeDataRefused(f"none of {len(chunk)} new {model.__tablename__} was stored")
+            if bulk:
+                # Every row stored, in order (a multi-row INSERT numbers its rows as written):
+                # their ids are before + 1 to last, and their names need no reading back.
+                whole = stored == len(chunk) == last - before
+                _after_bulk(connection, model, before + 1, last, vocabulary, chunk if whole else None)
+            connection.commit()
             inserted += stored
         upcoming.cancel()
 
@@ -219,29 +223,40 @@ def load_fake_data(
 
 
 def _after_bulk(
-    connection: Connection, model: type, first: int, last: int, vocabulary: dict[str, int]
+    connection: Connection,
+    model: type,
+    first: int,
+    last: int,
+    vocabulary: dict[str, int],
+    stored: list[dict] | None,
 ) -> None:
-    """What the per-row triggers would have done for rows ``first``..``last`` of ``model``:
-    their counts and their words (split at spaces, as the triggers split them, here in
-    Python: the database then only stores what is new). ``vocabulary`` caches word ids."""
+    """What the per-row triggers would have done for rows ``first``..``last`` of ``model``
+    (``stored``, in id order, when those are the rows just written; else read back): their
+    counts and their words (split at spaces, as the triggers split them, here in Python: the
+    database then only stores what is new). ``vocabulary`` caches word ids."""
     for kept in KEPT_COUNTS:
         if kept.model is model:
             for name, rows in kept.count_range(connection, first, last).items():
                 RowCount.add(connection, name, rows)
     indexed = INDEXED[model.__tablename__]
-    column = getattr(model, indexed.column)
-    rows = connection.execute(select(model.id, column).where(model.id.between(first, last))).all()
+    if stored is not None:
+        rows = list(enumerate((row[indexed.column] for row in stored), start=first))
+    else:
+        column = getattr(model, indexed.column)
+        rows = connection.execute(select(model.id, column).where(model.id.between(first, last))).all()
     words_of = {row_id: set(filter(None, text.split(" "))) for row_id, text in rows}
     new = sorted(set().union(*words_of.values()) - vocabulary.keys())
     if new:
-        connection.exec_driver_sql(
-            _insert_ignore_sql(SearchWord.__tablename__, [{"word": word} for word in new])
-        )
+        first_word = connection.execute(select(func.coalesce(func.max(SearchWord.id), 0))).scalar() + 1
+        words = [{"word": word} for word in new]
+        connection.exec_driver_sql(_insert_ignore_sql(SearchWord.__tablename__, words))
+        for statement in BULK_GRAMS:  # their trigrams and counts, as the triggers would add them
+            connection.exec_driver_sql(statement, {"first": first_word})
         found = connection.execute(select(SearchWord.word, SearchWord.id).where(SearchWord.word.in_(new)))
         vocabulary.update(found.all())
-    postings = [
-        {"word_id": vocabulary[word], indexed.owner: row_id}
-        for row_id, words in words_of.items()
-        for word in words
-    ]
-    connection.exec_driver_sql(_insert_ignore_sql(indexed.postings, postings))
+    # In the postings' key order: each lands beside the last one written for its word.
+    postings = sorted((vocabulary[word], row_id) for row_id, words in words_of.items() for word in words)
+    values = ",".join(f"({word_id},{row_id})" for word_id, row_id in postings)  # integers only
+    connection.exec_driver_sql(
+        f"INSERT IGNORE INTO {indexed.postings} (word_id, {indexed.owner}) VALUES {values}"  # nosec B608
+    )

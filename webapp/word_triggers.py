@@ -82,21 +82,13 @@ def _index_rows(
     return [words, f"{postings} {linked}"]
 
 
-def word_triggers(dialect: str) -> list[str]:
-    """CREATE TRIGGER statements: a new word's trigrams, and each indexed column's postings
-    on every insert, change of the column and delete."""
+def gram_triggers(dialect: str, *, bulk_aware: bool = True) -> list[str]:
+    """CREATE TRIGGER statements for a new word's trigrams and their counts. On MySQL, unless
+    not ``bulk_aware``, a bulk loader's connection turns them off and adds the trigrams of
+    its new words in two statements instead (``BULK_GRAMS``)."""
     sql = Dialect(dialect)
+    when = f"@{BULK_VARIABLE} IS NULL" if sql.mysql and bulk_aware else None
     gram = f"substr(lower(NEW.word), p.n, {GRAM})"
-    statements = [
-        "CREATE TRIGGER search_words_grams AFTER INSERT ON search_words FOR EACH ROW "
-        + sql.body(
-            [
-                f"{sql.insert_ignore} INTO search_word_grams (gram, word_id) "
-                f"SELECT DISTINCT {gram}, NEW.id FROM search_positions p "  # nosec B608
-                f"WHERE p.n <= {sql.length}(NEW.word) - {GRAM - 1}"
-            ]
-        )
-    ]
     counted = (
         "INSERT INTO search_gram_counts (gram, words) VALUES (NEW.gram, 1) "
         "ON DUPLICATE KEY UPDATE words = words + 1"
@@ -104,10 +96,41 @@ def word_triggers(dialect: str) -> list[str]:
         else "INSERT INTO search_gram_counts (gram, words) VALUES (NEW.gram, 1) "
         "ON CONFLICT (gram) DO UPDATE SET words = words + 1"
     )
-    statements.append(
+    return [
+        "CREATE TRIGGER search_words_grams AFTER INSERT ON search_words FOR EACH ROW "
+        + sql.body(
+            [
+                f"{sql.insert_ignore} INTO search_word_grams (gram, word_id) "
+                f"SELECT DISTINCT {gram}, NEW.id FROM search_positions p "  # nosec B608
+                f"WHERE p.n <= {sql.length}(NEW.word) - {GRAM - 1}"
+            ],
+            when=when,
+        ),
         "CREATE TRIGGER search_word_grams_count AFTER INSERT ON search_word_grams FOR EACH ROW "
-        + sql.body([counted])
-    )
+        + sql.body([counted], when=when),
+    ]
+
+
+# What the two gram triggers do, for every word from id :first on, in two statements: what a
+# bulk load runs once its new words are in (MySQL only, as bulk loads are).
+_NEW_GRAMS = (
+    f"SELECT DISTINCT substr(lower(w.word), p.n, {GRAM}) AS gram, w.id AS word_id "
+    f"FROM search_words w JOIN search_positions p ON p.n <= CHAR_LENGTH(w.word) - {GRAM - 1} "
+    "WHERE w.id >= %(first)s"
+)
+BULK_GRAMS = [
+    f"INSERT IGNORE INTO search_word_grams (gram, word_id) {_NEW_GRAMS}",  # nosec B608
+    "INSERT INTO search_gram_counts (gram, words) "  # nosec B608
+    f"SELECT * FROM (SELECT gram, COUNT(*) AS words FROM ({_NEW_GRAMS}) AS new_grams GROUP BY gram) AS added "
+    "ON DUPLICATE KEY UPDATE words = search_gram_counts.words + added.words",
+]
+
+
+def word_triggers(dialect: str) -> list[str]:
+    """CREATE TRIGGER statements: a new word's trigrams, and each indexed column's postings
+    on every insert, change of the column and delete."""
+    sql = Dialect(dialect)
+    statements = gram_triggers(dialect)
     for indexed in INDEXED.values():
         table, column, postings, owner = indexed.table, indexed.column, indexed.postings, indexed.owner
         forget = f"DELETE FROM {postings} WHERE {owner} = OLD.id"  # nosec B608

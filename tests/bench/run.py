@@ -373,7 +373,20 @@ def main() -> int:
         "bcrypt_rounds": rounds,
     }
     with mariadb_root() as connection:
-        connection.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        cursor = connection.cursor()
+        cursor.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        cursor.execute("SELECT @@innodb_buffer_pool_size")
+        (pool,) = cursor.fetchone()
+    results["innodb_buffer_pool_mb"] = pool // 2**20
+    # About 600 bytes of rows and indexes per item (docs/performance.md): beyond the buffer
+    # pool, the load and the searches measure the disk more than the API.
+    if not args.skip_growth and args.scale * 600 > pool:
+        print(
+            f"note: MariaDB's buffer pool is {pool // 2**20} MB, less than {args.scale} items need "
+            f"(about {args.scale * 600 // 2**20} MB); a server sized for them has "
+            "SET GLOBAL innodb_buffer_pool_size = <bytes>",
+            flush=True,
+        )
     # One-off commands: no metrics directory; `flask fake` refuses production.
     cli_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"} | {"APP_ENV": "development"}
     try:
@@ -487,7 +500,10 @@ def main() -> int:
             results["growth_rows"] = users + items
             results["growth_items"] = items + 1000
             rate = (users + items) / results["growth_load_seconds"]
-            print(f"  loaded in {results['growth_load_seconds']} s ({rate:.0f} rows/s)", flush=True)
+            pool = results["innodb_buffer_pool_mb"]
+            print(
+                f"  loaded in {results['growth_load_seconds']} s ({rate:.0f} rows/s; buffer pool {pool} MB)"
+            )
             print(f"\nsearch at {args.scale} items, one client at a time", flush=True)
             results["search_big"] = search_figures(stack.api, authorization)
             print("\ndeep pages, one client at a time", flush=True)
