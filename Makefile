@@ -98,7 +98,7 @@ cluster: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python tests/bench/run.py $(BENCH_ARGS)
 
-## bench-scale: the same, grown to 10M items and 1M users (about half an hour; not in CI)
+## bench-scale: the same, grown to 10M items and 1M users (about 35 minutes; not in CI)
 bench-scale: $(VENV)/.dev
 	$(BIN)/python tests/bench/run.py --scale 10000000 $(BENCH_ARGS)
 
