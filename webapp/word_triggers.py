@@ -114,7 +114,7 @@ def gram_triggers(dialect: str, *, bulk_aware: bool = True) -> list[str]:
 # What the two gram triggers do, for every word from id :first on, in two statements: what a
 # bulk load runs once its new words are in (MySQL only, as bulk loads are).
 _NEW_GRAMS = (
-    f"SELECT DISTINCT substr(lower(w.word), p.n, {GRAM}) AS gram, w.id AS word_id "
+    f"SELECT DISTINCT substr(lower(w.word), p.n, {GRAM}) AS gram, w.id AS word_id "  # nosec B608
     f"FROM search_words w JOIN search_positions p ON p.n <= CHAR_LENGTH(w.word) - {GRAM - 1} "
     "WHERE w.id >= %(first)s"
 )
