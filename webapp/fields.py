@@ -3,7 +3,6 @@ patterns, and the bases of answers and PATCH bodies."""
 
 from __future__ import annotations
 
-import copy
 import re
 
 from marshmallow import Schema, fields, validate
@@ -77,10 +76,9 @@ def update_schema(create: type[Schema]) -> type[Schema]:
     """The body of a PATCH, made from the body of a POST: any subset of its fields, each
     validated as on creation (a null clears a field that allows one). ``ItemCreateSchema``
     gives ``ItemUpdateSchema``, documented as ``ItemUpdate``."""
-    optional = {}
-    for name, field in create._declared_fields.items():
-        optional[name] = copy.copy(field)
-        optional[name].required = False
+    optional = create().declared_fields  # the instance's own copies of the class's fields
+    for field in optional.values():
+        field.required = False
     name = create.__name__.replace("Create", "Update")
     doc = f"Any subset of the fields of {create.__name__.removesuffix('Schema')}; a null clears one."
     return type(name, (create,), {**optional, "__doc__": doc, "__module__": create.__module__})

@@ -83,9 +83,9 @@ def _index_rows(
 
 
 def gram_triggers(dialect: str, *, bulk_aware: bool = True) -> list[str]:
-    """CREATE TRIGGER statements for a new word's trigrams and their counts. On MySQL, unless
-    not ``bulk_aware``, a bulk loader's connection turns them off and adds the trigrams of
-    its new words in two statements instead (``BULK_GRAMS``)."""
+    """CREATE TRIGGER statements for a new word's trigrams and their counts. On MySQL, when
+    ``bulk_aware``, a bulk loader's connection turns them off and adds the trigrams of its
+    new words in two statements instead (``BULK_GRAMS``)."""
     sql = Dialect(dialect)
     when = f"@{BULK_VARIABLE} IS NULL" if sql.mysql and bulk_aware else None
     gram = f"substr(lower(NEW.word), p.n, {GRAM})"
