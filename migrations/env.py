@@ -7,6 +7,8 @@ from alembic import context
 from alembic.operations import ops
 from alembic.script import ScriptDirectory
 from flask import current_app
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from webapp.database import UTCDateTime
 
@@ -71,12 +73,21 @@ def house_style(context, revision, directives):
     without_index_drops_of_dropped_tables(script.downgrade_ops)
 
 
+def migration_engine():
+    """The app's engine, or on MySQL/MariaDB one of its own, with no read timeout: a request
+    must answer within DATABASE_QUERY_TIMEOUT, but a migration that rebuilds a table of
+    millions of rows takes as long as that takes."""
+    if engine.dialect.name not in ("mysql", "mariadb"):
+        return engine
+    return create_engine(engine.url, poolclass=NullPool)
+
+
 def run_migrations_online():
     options = dict(migrate_ext.configure_args)
     options.setdefault("process_revision_directives", house_style)
     options.setdefault("render_item", render_item)
     # Instances starting together run this one at a time: `flask deploy` holds its lock.
-    with engine.connect() as connection:
+    with migration_engine().connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, **options)
         with context.begin_transaction():
             context.run_migrations()

@@ -12,6 +12,8 @@ from webapp.count_triggers import trigger_names
 from webapp.database import db, utcnow
 from webapp.models import Item, Role, RowCount, User
 from webapp.models.row_count import KEPT_COUNTS
+from webapp.models.word_index import ItemNameWordCount
+from webapp.word_triggers import word_count_trigger_names
 
 
 def totals() -> dict[str, int]:
@@ -93,6 +95,7 @@ def test_every_counted_table_has_its_triggers_in_the_database(app):
         *(f"users_count_{e}" for e in ("insert", "delete", "update")),
     }
     assert wanted <= present
+    assert {"item_name_words_insert", "item_name_words_delete"} == set(word_count_trigger_names()) <= present
 
 
 def test_counts_rebuild_mends_counts_that_were_damaged(runner, client, admin):
@@ -103,13 +106,14 @@ def test_counts_rebuild_mends_counts_that_were_damaged(runner, client, admin):
     db.session.commit()
     # A count damaged by hand (or restored from another backup than its rows).
     db.session.execute(update(RowCount).values(rows=RowCount.rows + 7))
+    db.session.execute(update(ItemNameWordCount).values(rows=ItemNameWordCount.rows + 7))
     db.session.commit()
     assert totals()["items"] != 5
 
     result = runner.invoke(args=["counts", "rebuild"])
 
     assert result.exit_code == 0, result.output
-    assert result.output == "items: 5, users.active: 1, users.inactive: 1\n"
+    assert result.output == "items: 5, users.active: 1, users.inactive: 1, words of items.name: 6\n"
     assert totals() == {"items": 5, "users.active": 1, "users.inactive": 1}
     # One shard per count, and the lists answer the real totals.
     assert db.session.execute(select(RowCount.name, RowCount.shard)).all() == [
@@ -119,6 +123,7 @@ def test_counts_rebuild_mends_counts_that_were_damaged(runner, client, admin):
     ]
     headers = login(client, admin.username)["headers"]
     assert client.get("/items", headers=headers).get_json()["total"] == 5
+    assert client.get("/items?name=COUNTED", headers=headers).get_json()["total"] == 5
     assert client.get("/users?activated=false").get_json()["total"] == 1
 
 

@@ -168,6 +168,7 @@ WORD_INDEX = {
     "search_word_grams",
     "search_gram_counts",
     "item_name_words",
+    "item_name_word_counts",
     "user_name_words",
 }
 
@@ -180,6 +181,8 @@ def word_index() -> dict[str, set]:
         "gram counts": "SELECT gram, words FROM search_gram_counts",
         "items": "SELECT w.word, p.item_id FROM item_name_words p JOIN search_words w ON w.id = p.word_id",
         "users": "SELECT w.word, p.user_id FROM user_name_words p JOIN search_words w ON w.id = p.word_id",
+        "item word counts": "SELECT w.word, SUM(c.`rows`) FROM item_name_word_counts c "
+        "JOIN search_words w ON w.id = c.word_id GROUP BY w.word",
     }
     release_connections()
     with db.engine.connect() as connection:

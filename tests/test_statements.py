@@ -64,6 +64,19 @@ def test_item_list_runs_two_statements_with_its_total(client, statements, auth_h
     assert kinds == ["SELECT", "SELECT"]
 
 
+def test_an_item_name_filter_runs_three_statements_however_common_its_word(
+    client, statements, auth_headers, user
+):
+    for n in range(25):
+        make_item(user, f"Steel item {n}")
+
+    total, kinds = count(client, statements, "get", "/items?name=steel&limit=20", headers=auth_headers)
+
+    # The session lookup, the words holding the filter, then the page with its total, read
+    # from the word's kept count.
+    assert (total, kinds) == (3, ["SELECT", "SELECT", "SELECT"])
+
+
 def test_item_create_runs_two_statements(client, statements, auth_headers):
     client.post("/items", json={"name": "warm-up"}, headers=auth_headers)
     statements.clear()

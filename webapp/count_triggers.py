@@ -9,7 +9,7 @@ is right for it).
 
 from __future__ import annotations
 
-from sqlalchemy import case, literal, literal_column
+from sqlalchemy import ColumnElement, Table, case, literal, literal_column
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -19,6 +19,32 @@ from webapp.dialects import BULK_VARIABLE, NODE_VARIABLE
 from webapp.models.row_count import SHARDS, RowCount
 
 
+def shard(dialect: str) -> ColumnElement:
+    """The counter row a trigger adds to: one of its node's SHARDS, at random (see
+    webapp.models.row_count)."""
+    if dialect in ("mysql", "mariadb"):
+        return literal_column(f"COALESCE(@{NODE_VARIABLE}, 0) * {SHARDS} + FLOOR(RAND() * {SHARDS})")
+    return literal_column(f"ABS(RANDOM()) % {SHARDS}")
+
+
+def add_to_counter(dialect: str, counts: Table, key: dict[str, ColumnElement], delta: int) -> str:
+    """The statement a trigger runs to add ``delta`` to the ``rows`` of the counter row
+    ``key`` (column -> SQL expression) of ``counts``, inserting the row if it is new."""
+    mysql = dialect in ("mysql", "mariadb")
+    compiler = mysql_dialect.dialect() if mysql else sqlite_dialect.dialect()
+    compiler.insert_returning = False  # an INSERT in a trigger returns nothing
+    added = counts.c.rows + literal_column(str(delta))
+    values = {**key, "rows": delta}
+    if mysql:
+        statement = mysql_insert(counts).values(values).on_duplicate_key_update(rows=added)
+    else:
+        statement = sqlite_insert(counts).values(values)
+        statement = statement.on_conflict_do_update(counts.primary_key, set_={"rows": added})
+    # A trigger's body takes no bind parameters: the statement is compiled with its values
+    # inline, and they are declared names, numbers and columns, never input.
+    return str(statement.compile(dialect=compiler, compile_kwargs={"literal_binds": True}))
+
+
 def count_triggers(
     dialect: str, table: str, column: str | None = None, names: dict | None = None
 ) -> list[str]:
@@ -26,31 +52,14 @@ def count_triggers(
     every insert and delete, and, with ``column``, move a row between the counts of
     ``names`` (value -> count name) when its ``column`` changes."""
     mysql = dialect in ("mysql", "mariadb")
-    shard = literal_column(
-        f"COALESCE(@{NODE_VARIABLE}, 0) * {SHARDS} + FLOOR(RAND() * {SHARDS})"
-        if mysql
-        else f"ABS(RANDOM()) % {SHARDS}"
-    )
-    compiler = mysql_dialect.dialect() if mysql else sqlite_dialect.dialect()
-    compiler.insert_returning = False  # an INSERT in a trigger returns nothing
 
     def add(row: str, delta: int) -> str:
-        # A trigger's body takes no bind parameters: the statement is compiled with its values
-        # inline, and they are the declaration's names and numbers, never input.
         name = (
             literal(table)
             if column is None
             else case(dict(names or {}), value=literal_column(f"{row}.{column}"))
         )
-        counts = RowCount.__table__
-        added = counts.c.rows + literal_column(str(delta))
-        values = {"name": name, "shard": shard, "rows": delta}
-        if mysql:
-            statement = mysql_insert(counts).values(values).on_duplicate_key_update(rows=added)
-        else:
-            statement = sqlite_insert(counts).values(values)
-            statement = statement.on_conflict_do_update(counts.primary_key, set_={"rows": added})
-        return str(statement.compile(dialect=compiler, compile_kwargs={"literal_binds": True}))
+        return add_to_counter(dialect, RowCount.__table__, {"name": name, "shard": shard(dialect)}, delta)
 
     # On MySQL a bulk loader turns them off for its connection and counts in bulk instead.
     unless_bulk = f"@{BULK_VARIABLE} IS NULL"

@@ -14,18 +14,15 @@ import itertools
 import random
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
-from pymysql.converters import escape_string
 from sqlalchemy import Connection, func, insert, select
 
 from webapp.database import db, utcnow
-from webapp.dialects import bulk_load
+from webapp.dialects import bulk_load, insert_ignore_sql
 from webapp.models import Item, Role, User
 from webapp.models.row_count import KEPT_COUNTS, RowCount
-from webapp.models.word_index import SearchWord
 from webapp.security import hash_password
-from webapp.word_triggers import BULK_GRAMS, INDEXED
+from webapp.word_triggers import INDEXED, index_in_bulk
 
 FAKE_BATCH = 10_000
 FAKE_PASSWORD = "fake-password"  # noqa: S105 (documented; flask fake is refused in production)
@@ -126,7 +123,7 @@ def _insert_batches(
 
     def made_up(size: int) -> tuple[list[dict], str | None]:
         chunk = list(itertools.islice(rows, size))
-        return chunk, _insert_ignore_sql(model.__tablename__, chunk) if bulk and chunk else None
+        return chunk, insert_ignore_sql(model.__tablename__, chunk) if bulk and chunk else None
 
     inserted = 0
     with ThreadPoolExecutor(max_workers=1) as maker:
@@ -135,7 +132,7 @@ def _insert_batches(
             chunk, sql = upcoming.result()
             if len(chunk) > total - inserted:  # the last batch, after skipped rows
                 chunk = chunk[: total - inserted]
-                sql = _insert_ignore_sql(model.__tablename__, chunk) if bulk else None
+                sql = insert_ignore_sql(model.__tablename__, chunk) if bulk else None
             upcoming = maker.submit(made_up, min(batch, total))
             before = connection.execute(newest).scalar()
             if sql is not None:
@@ -155,34 +152,6 @@ def _insert_batches(
             connection.commit()
             inserted += stored
         upcoming.cancel()
-
-
-def _literal(value) -> str:
-    """A value as MySQL text: the bulk path writes its statements itself (the driver's
-    per-value escaping would be most of a load's time)."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, datetime):
-        return f"'{value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=' ')}'"
-    if value is None:
-        return "NULL"
-    return f"'{escape_string(value)}'"
-
-
-def _insert_ignore_sql(table: str, rows: list[dict]) -> str:
-    """One multi-row INSERT IGNORE of ``rows`` into ``table`` (MySQL); a timestamp shared by
-    every row is written out once."""
-    columns = list(rows[0])
-    shared = {
-        column: _literal(rows[0][column]) for column in columns if isinstance(rows[0][column], datetime)
-    }
-    values = ",".join(
-        "(" + ",".join(shared.get(column) or _literal(row[column]) for column in columns) + ")"
-        for row in rows
-    )
-    return f"INSERT IGNORE INTO {table} ({', '.join(columns)}) VALUES {values}"  # nosec B608
 
 
 def load_fake_data(
@@ -232,31 +201,11 @@ def _after_bulk(
 ) -> None:
     """What the per-row triggers would have done for rows ``first``..``last`` of ``model``
     (``stored``, in id order, when those are the rows just written; else read back): their
-    counts and their words (split at spaces, as the triggers split them, here in Python: the
-    database then only stores what is new). ``vocabulary`` caches word ids."""
+    counts, and their words (``index_in_bulk``). ``vocabulary`` caches word ids."""
     for kept in KEPT_COUNTS:
         if kept.model is model:
             for name, rows in kept.count_range(connection, first, last).items():
                 RowCount.add(connection, name, rows)
     indexed = INDEXED[model.__tablename__]
-    if stored is not None:
-        rows = list(enumerate((row[indexed.column] for row in stored), start=first))
-    else:
-        column = getattr(model, indexed.column)
-        rows = connection.execute(select(model.id, column).where(model.id.between(first, last))).all()
-    words_of = {row_id: set(filter(None, text.split(" "))) for row_id, text in rows}
-    new = sorted(set().union(*words_of.values()) - vocabulary.keys())
-    if new:
-        first_word = connection.execute(select(func.coalesce(func.max(SearchWord.id), 0))).scalar() + 1
-        words = [{"word": word} for word in new]
-        connection.exec_driver_sql(_insert_ignore_sql(SearchWord.__tablename__, words))
-        for statement in BULK_GRAMS:  # their trigrams and counts, as the triggers would add them
-            connection.exec_driver_sql(statement, {"first": first_word})
-        found = connection.execute(select(SearchWord.word, SearchWord.id).where(SearchWord.word.in_(new)))
-        vocabulary.update(found.all())
-    # In the postings' key order: each lands beside the last one written for its word.
-    postings = sorted((vocabulary[word], row_id) for row_id, words in words_of.items() for word in words)
-    values = ",".join(f"({word_id},{row_id})" for word_id, row_id in postings)  # integers only
-    connection.exec_driver_sql(
-        f"INSERT IGNORE INTO {indexed.postings} (word_id, {indexed.owner}) VALUES {values}"  # nosec B608
-    )
+    names = [row[indexed.column] for row in stored] if stored is not None else None
+    index_in_bulk(connection, indexed, first, last, vocabulary, names)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, select, union
 
 from webapp.database import db
 from webapp.dialects import BOUNDED
@@ -53,17 +53,41 @@ class PageQuery:
         """Rows of ``query`` whose id is among ``ids`` (one column, from an index: the word
         index's postings), paged and counted on the index alone: only the page's own rows
         are read from the table, however many match."""
-        key, found = query.selected_columns.id, ids.selected_columns[0]
+        found = ids.selected_columns[0]
         total = ids.with_only_columns(func.count(func.distinct(found))).scalar_subquery()
         ordered = ids.distinct().order_by(found).limit(bindparam("limit"))
+        paged = ordered.offset(bindparam("offset"))
+        return cls._of_ids(query, paged, ordered.where(found > bindparam("after")), total)
+
+    @classmethod
+    def merged(cls, query: Select, lists: list[Select], total: ColumnElement) -> PageQuery:
+        """Rows of ``query`` whose id is in any of ``lists`` (each one column, read from an
+        index in key order: a word's postings), whose count is ``total``. Each list is read only
+        as far as the page reaches, so the first page costs the same however long they are."""
+
+        def ids(after: bool, reach: BindParameter) -> Select:
+            branches = []
+            for listed in lists:
+                found = listed.selected_columns[0]
+                listed = listed.where(found > bindparam("after")) if after else listed
+                branch = listed.order_by(found).limit(reach).subquery()
+                branches.append(select(branch.c[0]))
+            merged = union(*branches).subquery()  # an id in several lists is one row
+            return select(merged.c[0]).order_by(merged.c[0]).limit(bindparam("limit"))
+
+        paged = ids(after=False, reach=bindparam("reach")).offset(bindparam("offset"))
+        return cls._of_ids(query, paged, ids(after=True, reach=bindparam("limit")), total)
+
+    @classmethod
+    def _of_ids(cls, query: Select, paged_ids: Select, after_ids: Select, total: ColumnElement) -> PageQuery:
+        """The rows of ``query`` whose ids a page of ids (by number, or after a key) selects."""
+        key = query.selected_columns.id
 
         def rows(page_ids: Select) -> Select:
             chosen = page_ids.subquery()
             return query.join_from(key.table, chosen, key == chosen.c[0]).add_columns(total.label("total"))
 
-        paged = rows(ordered.offset(bindparam("offset")))
-        after = rows(ordered.where(found > bindparam("after")))
-        return cls(*_bounded(paged, after, select(total)))
+        return cls(*_bounded(rows(paged_ids), rows(after_ids), select(total)))
 
 
 def _bounded(*statements: Select) -> tuple[Select, ...]:
@@ -79,7 +103,8 @@ def read_page(
     by its offset, or (given ``after``, the last id of the page before it) by its key."""
     connection = db.session.connection()
     if after is None:
-        rows = connection.execute(query.paged, {"limit": limit, "offset": (page - 1) * limit})
+        offset = (page - 1) * limit
+        rows = connection.execute(query.paged, {"limit": limit, "offset": offset, "reach": offset + limit})
     else:
         rows = connection.execute(query.after, {"limit": limit, "after": after})
     rows = rows.mappings().all()

@@ -80,7 +80,7 @@ def upgrade():
     with op.batch_alter_table("user_name_words", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_user_name_words_user_id"), ["user_id"], unique=False)
 
-    create_word_index(op)
+    create_word_index(op, lowered=False)
     for table, *by in (("items",), ("users", *USERS_BY)):
         drop_count_triggers(op, table, *by[:1])
         create_count_triggers(op, table, *by)

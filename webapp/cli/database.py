@@ -12,6 +12,7 @@ from webapp.database import db
 from webapp.fake import FakeDataRefused, load_fake_data
 from webapp.jobs import purge_expired_sessions
 from webapp.models.row_count import rebuild_counts
+from webapp.word_triggers import rebuild_word_counts
 
 
 @click.command("deploy")
@@ -56,7 +57,7 @@ counts_cli = click.Group("counts", help="The row counts behind list totals.")
 @counts_cli.command("rebuild")
 def rebuild_counts_command() -> None:
     """Recount every kept count from its table (after rows were changed outside the app)."""
-    counts = rebuild_counts()
+    counts = rebuild_counts() | rebuild_word_counts(db.session.connection())
     db.session.commit()
     click.echo(", ".join(f"{name}: {rows}" for name, rows in counts.items()))
 

@@ -9,7 +9,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.database import MYSQL_TABLE_ARGS, CreatedAt, UTCDateTime, db, utcnow
 from webapp.models.row_count import keep_count
-from webapp.models.word_index import ItemNameWord, name_contains, rows_with_word
+from webapp.models.word_index import (
+    ItemNameWord,
+    ItemNameWordCount,
+    by_word,
+    name_contains,
+    rows_with_word,
+)
 from webapp.pages import PageQuery
 
 
@@ -45,7 +51,8 @@ class Item(db.Model):
         if name is None and description is None:
             return _EVERY_ITEM
         if description is None and (ids := rows_with_word(ItemNameWord.item_id, name)) is not None:
-            return PageQuery.through(_LISTED, ids)
+            words = by_word(ItemNameWord.item_id, ItemNameWordCount, name)
+            return PageQuery.merged(_LISTED, *words) if words else PageQuery.through(_LISTED, ids)
         query = _LISTED
         if name is not None:
             query = query.where(*name_contains(cls.name, cls.id, ItemNameWord.item_id, name))

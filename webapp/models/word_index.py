@@ -1,10 +1,11 @@
 """The word index behind the name filters: ``GET /items?name=`` and ``GET /users?username=``
 find their rows through it instead of reading every row.
 
-A name is split into words at its spaces. Each distinct word is kept once (``SearchWord``),
-with the trigrams of its lowercase form (``SearchWordGram``, and how many words have each:
-``SearchGramCount``), and each row is linked to the words of its name (``ItemNameWord``,
-``UserNameWord``). A filter then finds the words that contain it (through its rarest
+A name is lowered by the database's LOWER() and split into words at its spaces. Each
+distinct word is kept once (``SearchWord``), with its trigrams (``SearchWordGram``, and how
+many words have each: ``SearchGramCount``), and each row is linked to the words of its name
+(``ItemNameWord``, ``UserNameWord``; the items of each word are also counted:
+``ItemNameWordCount``). A filter then finds the words that contain it (through its rarest
 trigram: a vocabulary, far smaller than the rows) and the rows that have those words. The
 database keeps all of it, in the same transaction as every write, with triggers
 (webapp/word_triggers.py): whoever writes, the index agrees with the rows.
@@ -17,9 +18,19 @@ longest space-free piece, then checked against the whole name.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, Select, SmallInteger, String, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    SmallInteger,
+    String,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 from sqlalchemy.sql.functions import char_length
 
 from webapp.database import MYSQL_TABLE_ARGS, db
@@ -27,6 +38,9 @@ from webapp.database import MYSQL_TABLE_ARGS, db
 # A word is at most as long as the longest name; a gram is 3 characters.
 WORD_LENGTH = 100
 GRAM = 3
+# A filter that at most this many words hold is paged word by word, and totalled from their
+# kept counts (``by_word``); one that more words hold, through all of their postings at once.
+FEW_WORDS = 8
 
 
 class SearchPosition(db.Model):
@@ -48,7 +62,8 @@ class SearchPosition(db.Model):
 
 
 class SearchWord(db.Model):
-    """A word of some name, as written (the lookups lower it)."""
+    """A word of some name, lowered by the database (the lookups lower it again, as the plain
+    scan lowers: words stored as written before revision 0010 are read alike)."""
 
     __tablename__ = "search_words"
     __table_args__ = MYSQL_TABLE_ARGS
@@ -85,6 +100,19 @@ class ItemNameWord(db.Model):
 
     word_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     item_id: Mapped[int] = mapped_column(primary_key=True, index=True)
+
+
+class ItemNameWordCount(db.Model):
+    """How many items have the word in their name, kept with the postings in shards like
+    the row counts (webapp.models.row_count): the total of a filter that one word holds is
+    read, not counted, however many rows have it."""
+
+    __tablename__ = "item_name_word_counts"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    word_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class UserNameWord(db.Model):
@@ -155,3 +183,28 @@ def rows_with_word(linked: ColumnElement, text: str) -> Select | None:
     if not indexable(text) or longest_piece(text) != text:
         return None
     return select(linked).where(linked.class_.word_id.in_(words_containing(text)))
+
+
+def by_word(linked: ColumnElement, counts: type, text: str) -> tuple[list[Select], ColumnElement] | None:
+    """For a filter ``rows_with_word`` serves that at most FEW_WORDS words hold (read now, the
+    word with the most rows first): each word's postings (``linked``, in key order) and their
+    exact total from the words' kept ``counts``: the count of the first word, read, plus the
+    rows of the others that lack it, counted. A filter that one word holds, however common,
+    costs a read of its count and of the page's postings. None when no word holds it, or
+    more do (their postings are then read at once)."""
+    words = words_containing(text).subquery()
+    kept = func.coalesce(func.sum(counts.rows), 0)
+    ranked = select(words.c.id).outerjoin(counts, counts.word_id == words.c.id).group_by(words.c.id)
+    found = db.session.scalars(ranked.order_by(kept.desc(), words.c.id).limit(FEW_WORDS + 1)).all()
+    if not found or len(found) > FEW_WORDS:
+        return None
+    postings = linked.class_
+    lists = [select(linked).where(postings.word_id == word_id) for word_id in found]
+    largest, others = found[0], found[1:]
+    total = select(func.coalesce(func.sum(counts.rows), 0)).where(counts.word_id == largest).scalar_subquery()
+    if others:
+        other = aliased(postings)
+        lacking = ~exists().where(other.word_id == largest, getattr(other, linked.key) == linked)
+        rest = select(func.count(func.distinct(linked))).where(postings.word_id.in_(others), lacking)
+        total = total + rest.scalar_subquery()
+    return lists, total
