@@ -275,7 +275,8 @@ def index_again(op) -> None:
     vocabulary: dict[str, int] = {}
     with bulk_load(connection):
         for indexed in INDEXED.values():
-            last = connection.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) FROM {indexed.table}").scalar()
+            newest = select(func.coalesce(func.max(column("id")), 0)).select_from(sa_table(indexed.table))
+            last = connection.execute(newest).scalar()
             for first in range(1, last + 1, BULK_BATCH):
                 index_in_bulk(connection, indexed, first, min(first + BULK_BATCH - 1, last), vocabulary)
 
@@ -354,9 +355,8 @@ def rebuild_word_counts(connection) -> dict[str, int]:
             table = indexed.counts_model.__tablename__
             connection.exec_driver_sql(f"DELETE FROM {table}")  # nosec B608
             connection.exec_driver_sql(count_postings(indexed))
-            rebuilt[f"words of {indexed.table}.{indexed.column}"] = connection.exec_driver_sql(
-                f"SELECT COUNT(*) FROM {table}"
-            ).scalar()  # nosec B608
+            words = select(func.count()).select_from(sa_table(table))
+            rebuilt[f"words of {indexed.table}.{indexed.column}"] = connection.execute(words).scalar()
     return rebuilt
 
 
