@@ -191,7 +191,7 @@ def by_word(linked: ColumnElement, counts: type, text: str) -> tuple[list[Select
     exact total from the words' kept ``counts``: the count of the first word, read, plus the
     rows of the others that lack it, counted. A filter that one word holds, however common,
     costs a read of its count and of the page's postings. None when no word holds it, or
-    more do (their postings are then read at once)."""
+    more than FEW_WORDS do (their postings are then read all at once)."""
     words = words_containing(text).subquery()
     kept = func.coalesce(func.sum(counts.rows), 0)
     ranked = select(words.c.id).outerjoin(counts, counts.word_id == words.c.id).group_by(words.c.id)
